@@ -1,0 +1,1 @@
+"""MER-Bench engine: registries, tasks, jobs, runner, store, tables. Knows no method or dataset."""

@@ -1,0 +1,176 @@
+"""The command line: run grids, regenerate tables, list what is registered, prepare data.
+
+With no arguments it runs the quick comparison on the synthetic default and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+
+from benchmark.jobs import Grid, MethodSpec, load_grid
+from benchmark.registry import RegistryError, load_plugin
+from benchmark.runner import RunConfig, prepare_task, run_grid
+from benchmark.tables import render_markdown, run_scores, write_tables
+from datasets.errors import DatasetError
+
+QUICK_GRID = "quick.toml"
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--results", default="results", type=Path,
+                        help="results folder: store, caches, tables, generated data (default: results)")
+    common.add_argument("--plugin", action="append", default=[],
+                        help="a .py file or importable module that registers methods/datasets/tasks")
+    common.add_argument("--data-root", help="folder of the dataset(s) the tasks read")
+    common.add_argument("--data", action="append", default=[], metavar="NAME=DIR",
+                        help="folder of one dataset, by registry name (repeatable)")
+    common.add_argument("--workers", type=int, default=1,
+                        help="worker processes for jobs (default 1: serial)")
+    common.add_argument("--prepare-workers", type=int, default=os.cpu_count() or 1,
+                        help="worker processes for preprocessing (default: one per CPU core)")
+    common.add_argument("--device", default="auto", help="torch device (default: cuda if present)")
+    common.add_argument("--quiet", action="store_true", help="no progress output")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(prog="run_benchmark.py", description=__doc__, parents=[common])
+    commands = parser.add_subparsers(dest="command")
+
+    run = commands.add_parser("run", parents=[common], help="run a grid of jobs (resumable)")
+    run.add_argument("--grid", help=f"TOML grid file (default without --methods: {QUICK_GRID})")
+    run.add_argument("--methods", help="comma-separated method names")
+    run.add_argument("--tasks", "--task", help="comma-separated task names (default synthetic-5)")
+    run.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
+    run.add_argument("--budget", type=int, help="training iterations (default: each method's)")
+    run.add_argument("--selection", default="last", help="model selection rule (default last)")
+
+    commands.add_parser("tables", parents=[common], help="regenerate tables from the store")
+    listing = commands.add_parser("list", parents=[common], help="list methods, tasks or datasets")
+    listing.add_argument("what", choices=["methods", "tasks", "datasets"])
+    prepare = commands.add_parser("prepare", parents=[common], help="preprocess a task's clips")
+    prepare.add_argument("--task", required=True)
+    return parser
+
+
+def _config(args: argparse.Namespace) -> RunConfig:
+    roots = []
+    for item in args.data:
+        name, sep, folder = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--data takes NAME=DIR, got {item!r}")
+        roots.append((name, folder))
+    return RunConfig(results=args.results, data_roots=tuple(roots),
+                     default_data_root=args.data_root, plugins=tuple(args.plugin),
+                     device=args.device, workers=args.workers,
+                     prepare_workers=args.prepare_workers, progress=not args.quiet)
+
+
+def _grid(args: argparse.Namespace) -> Grid:
+    if args.grid or not args.methods:
+        path = args.grid or resources.files("benchmark") / "grids" / QUICK_GRID
+        return load_grid(path)
+    options_free = tuple(MethodSpec.make(name.strip(), budget=args.budget)
+                         for name in args.methods.split(",") if name.strip())
+    tasks = tuple(t.strip() for t in (args.tasks or "synthetic-5").split(",") if t.strip())
+    seeds = tuple(int(s) for s in args.seeds.split(","))
+    return Grid(options_free, tasks, seeds, args.selection)
+
+
+def command_run(args: argparse.Namespace) -> int:
+    config = _config(args)
+    grid = _grid(args)
+    started = time.perf_counter()
+    summary = run_grid(grid, config)
+    every_run = run_scores(list(config.store.records()))
+    in_grid = {(job.run_label, job.task, job.selection, job.budget) for job in summary.jobs}
+    runs = [r for r in every_run if (r.method, r.task, r.selection, r.budget) in in_grid]
+    paths = write_tables(every_run, config.results / "tables")
+    print()
+    print(render_markdown(runs))
+    print(f"{summary.ran} jobs run, {summary.already_done} already done, "
+          f"{len(summary.failed)} failed, in {time.perf_counter() - started:.1f} s. "
+          f"Tables of every stored run: {', '.join(map(str, paths))}")
+    return 1 if summary.failed else 0
+
+
+def command_tables(args: argparse.Namespace) -> int:
+    config = _config(args)
+    runs = run_scores(list(config.store.records()))
+    paths = write_tables(runs, config.results / "tables")
+    print(render_markdown(runs))
+    print(f"written: {', '.join(map(str, paths))}")
+    return 0
+
+
+def command_list(args: argparse.Namespace) -> int:
+    from benchmark.tasks import TASKS
+    from datasets import DATASETS
+    from methods import METHODS
+
+    config = _config(args)
+    if args.what == "methods":
+        for name in METHODS.names():
+            entry = METHODS.entry(name)
+            print(f"{name:24s} {entry.target}" + (f" {entry.kwargs}" if entry.kwargs else ""))
+    elif args.what == "datasets":
+        for name in DATASETS.names():
+            print(f"{name:24s} {DATASETS.entry(name).target}  root: {config.root_of(name)}")
+    else:
+        for name in TASKS.names():
+            _describe_task(name, config)
+    return 0
+
+
+def _describe_task(name: str, config: RunConfig) -> None:
+    from benchmark.tasks import TASKS, load_task
+
+    task = TASKS.build(name)
+    print(f"{name}: {task.description}")
+    try:
+        data = load_task(task, {d: config.root_of(d) for d in task.datasets})
+    except DatasetError as error:
+        print(f"  data not available: {error}\n")
+        return
+    counts = ", ".join(f"{c} {n}" for c, n in data.class_counts().items())
+    kind = "SYNTHETIC" if data.synthetic else "real"
+    print(f"  {len(data.samples)} samples ({kind}), {len(data.subjects())} subjects: {counts}")
+    for reason, count in sorted(data.exclusion_counts().items()):
+        print(f"  excluded {count}: {reason}")
+    print()
+
+
+def command_prepare(args: argparse.Namespace) -> int:
+    config = _config(args)
+    started = time.perf_counter()
+    prepared = prepare_task(args.task, config, config.prepare_workers, config.progress)
+    elapsed = time.perf_counter() - started
+    report = prepared.report
+    print(f"{args.task}: {report.summary()} in {elapsed:.1f} s")
+    return 1 if report.failed else 0
+
+
+COMMANDS = {"run": command_run, "tables": command_tables, "list": command_list,
+            "prepare": command_prepare}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        args = build_parser().parse_args(["run", *(argv or sys.argv[1:])])
+        print("MER-Bench quick comparison on the SYNTHETIC default dataset (generated, not "
+              "real data).", flush=True)
+    try:
+        for plugin in args.plugin:
+            load_plugin(plugin)
+        return COMMANDS[args.command](args)
+    except (RegistryError, DatasetError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2

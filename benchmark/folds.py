@@ -1,0 +1,28 @@
+"""Leave-one-subject-out folds over (dataset, subject)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Fold:
+    """The held-out subject and the sample indices on each side."""
+
+    subject: str
+    train: np.ndarray
+    test: np.ndarray
+
+
+def loso_folds(subject_keys: list[str]) -> list[Fold]:
+    """One fold per subject, in sorted order; a subject is never on both sides."""
+    return [fold_of(subject_keys, subject) for subject in sorted(set(subject_keys))]
+
+
+def fold_of(subject_keys: list[str], subject: str) -> Fold:
+    keys = np.asarray(subject_keys)
+    if subject not in set(subject_keys):
+        raise KeyError(f"no subject {subject!r} in this task; subjects: {sorted(set(subject_keys))}")
+    return Fold(subject, np.flatnonzero(keys != subject), np.flatnonzero(keys == subject))

@@ -1,0 +1,246 @@
+"""From a grid to stored results: prepare the tasks, plan the jobs, run what is not done yet.
+
+Preparation happens once, in the calling process (with its own worker pool); jobs then read
+the cached bundles. A job that fails is recorded with its traceback and the rest go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import traceback
+from dataclasses import dataclass, field
+from functools import lru_cache, partial
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from benchmark.environment import describe
+from benchmark.executors import make_executor
+from benchmark.folds import fold_of
+from benchmark.jobs import Grid, Job
+from benchmark.metrics import score
+from benchmark.registry import load_plugin
+from benchmark.store import Predictions, Store
+from benchmark.tasks import TASKS, TaskData, load_task
+from datasets.preprocess import BundleCache, PrepareReport, PreprocessSettings, prepare_clips
+from datasets.views import build_view
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Where things are and how to run; nothing here changes a result (that is the job's)."""
+
+    results: Path = Path("results")
+    data_roots: tuple[tuple[str, str], ...] = ()  # dataset name -> folder
+    default_data_root: str | None = None  # for datasets not named in data_roots
+    plugins: tuple[str, ...] = ()
+    preprocess: PreprocessSettings = PreprocessSettings()
+    device: str = "auto"
+    workers: int = 1  # job workers
+    prepare_workers: int = 1  # preprocessing workers
+    progress: bool = True
+
+    def root_of(self, dataset: str) -> Path:
+        named = dict(self.data_roots)
+        if dataset in named:
+            return Path(named[dataset])
+        if self.default_data_root:
+            return Path(self.default_data_root)
+        return Path(self.results) / "data" / dataset
+
+    @property
+    def store(self) -> Store:
+        return Store(self.results)
+
+    @property
+    def cache(self) -> BundleCache:
+        return BundleCache(Path(self.results) / "cache" / "bundles", self.preprocess)
+
+    def load_plugins(self) -> None:
+        for plugin in self.plugins:
+            load_plugin(plugin)
+
+
+@dataclass
+class PreparedTask:
+    """A task's usable samples (preprocessing failures excluded and listed) and their bundles."""
+
+    data: TaskData
+    bundle_keys: dict[str, str]
+    report: PrepareReport
+
+    def data_digest(self) -> str:
+        """Changes whenever a frame, a label or the set of usable clips changes."""
+        digest = hashlib.sha256()
+        for sample in self.data.samples:
+            digest.update(f"{sample.clip.key}:{sample.label}:{self.bundle_keys[sample.clip.key]};"
+                          .encode())
+        return digest.hexdigest()[:16]
+
+
+def prepare_task(name: str, config: RunConfig, workers: int = 1,
+                 progress: bool = False) -> PreparedTask:
+    task = TASKS.build(name)
+    data = load_task(task, {d: config.root_of(d) for d in task.datasets})
+    clips = [sample.clip for sample in data.samples]
+    report = prepare_clips(clips, config.cache, workers=workers, progress=progress)
+    return PreparedTask(data.without(report.failed), report.keys, report)
+
+
+def method_version(name: str) -> str:
+    from methods import METHODS
+
+    return str(getattr(METHODS.entry(name).resolve(), "version", "1"))
+
+
+@dataclass
+class RunSummary:
+    jobs: list[Job]
+    already_done: int = 0
+    ran: int = 0
+    failed: list[tuple[Job, str]] = field(default_factory=list)
+    prepared: dict[str, PreparedTask] = field(default_factory=dict)
+
+
+def plan(grid: Grid, config: RunConfig) -> tuple[list[Job], dict[str, PreparedTask]]:
+    """Prepares every task of the grid and expands it into jobs with their version strings."""
+    from methods import METHODS
+    from methods.base import SELECTION_RULES
+
+    if grid.selection not in SELECTION_RULES:
+        raise ValueError(f"selection rule {grid.selection!r} is not available; "
+                         f"choose from {list(SELECTION_RULES)}")
+    for spec in grid.methods:
+        METHODS.entry(spec.name)  # unknown names fail here, before any work
+    prepared = {}
+    for name in grid.tasks:
+        if config.progress:
+            print(f"preparing task {name} ...", flush=True)
+        prepared[name] = prepare_task(name, config, config.prepare_workers, config.progress)
+        if config.progress:
+            print(f"  {name}: {prepared[name].report.summary()}", flush=True)
+    folds = {name: task.data.subjects() for name, task in prepared.items()}
+    versions = {
+        (spec.name, name): {
+            "method": method_version(spec.name),
+            "preprocess": config.preprocess.digest(),
+            "annotations": ",".join(f"{d}:{v}" for d, v in
+                                    sorted(task.data.annotation_versions.items())),
+            "data": task.data_digest(),
+        }
+        for spec in grid.methods
+        for name, task in prepared.items()
+    }
+    return grid.jobs(folds, versions), prepared
+
+
+def run_grid(grid: Grid, config: RunConfig) -> RunSummary:
+    config.load_plugins()
+    jobs, prepared = plan(grid, config)
+    store = config.store
+    store.sweep_temporary()
+    pending = [job for job in jobs if not store.is_done(job)]
+    summary = RunSummary(jobs, already_done=len(jobs) - len(pending), prepared=prepared)
+    if config.progress:
+        print(f"{len(jobs)} jobs: {summary.already_done} already done, {len(pending)} to run "
+              f"({'serial' if config.workers == 1 else f'{config.workers} worker processes'})",
+              flush=True)
+    executor = make_executor(config.workers)
+    bar = tqdm(total=len(pending), desc="jobs", unit="job", disable=not config.progress)
+    for job, error in executor.map(partial(execute_job, config=config), pending):
+        bar.update()
+        if error is None:
+            summary.ran += 1
+        else:
+            summary.failed.append((job, error))
+            bar.write(f"FAILED {job.run_label} {job.task} fold {job.fold}: "
+                      f"{error.strip().splitlines()[-1]}")
+    bar.close()
+    return summary
+
+
+@lru_cache(maxsize=4)
+def _prepared(task: str, config: RunConfig) -> PreparedTask:
+    return prepare_task(task, config)
+
+
+@lru_cache(maxsize=8)
+def _view(task: str, view: str, config: RunConfig) -> np.ndarray:
+    prepared = _prepared(task, config)
+    cache = config.cache
+    bundles = [cache.load(prepared.bundle_keys[s.clip.key]) for s in prepared.data.samples]
+    return build_view(view, bundles)
+
+
+def execute_job(job: Job, config: RunConfig) -> tuple[Job, str | None]:
+    """Runs one job and stores it; returns (job, None) or (job, traceback). Worker-safe."""
+    store = config.store
+    try:
+        config.load_plugins()
+        _run(job, config, store)
+        return job, None
+    except Exception:  # a bad job is recorded and the grid goes on
+        error = traceback.format_exc()
+        store.record_failure(job, error)
+        return job, error
+
+
+def _run(job: Job, config: RunConfig, store: Store) -> None:
+    import torch
+
+    from methods import METHODS
+    from methods.base import FitContext, Split
+    from methods.training import pick_device
+
+    prepared = _prepared(job.task, config)
+    expected = dict(job.versions).get("data")
+    if expected != prepared.data_digest():
+        raise RuntimeError(f"the data of task {job.task} changed after the job was planned")
+    samples = prepared.data.samples
+    labels = np.array([s.label for s in samples])
+    subjects = [s.clip.subject_key for s in samples]
+    fold = fold_of(subjects, job.fold)
+    method = METHODS.build(job.method, **dict(job.options))
+    views = {name: _view(job.task, name, config) for name in method.views}
+
+    def split(indices: np.ndarray, with_labels: bool) -> Split:
+        return Split({n: v[indices] for n, v in views.items()},
+                     labels[indices] if with_labels else None,
+                     tuple(subjects[i] for i in indices),
+                     tuple(samples[i].clip.key for i in indices))
+
+    device = str(pick_device(config.device))
+    classes = prepared.data.task.classes
+    context = FitContext(num_classes=len(classes), seed=job.rng_seed, budget=job.budget,
+                         selection=job.selection, device=device)
+    torch.manual_seed(job.rng_seed)
+    started = time.perf_counter()
+    logits = method.fit_predict(split(fold.train, True), split(fold.test, False), context)
+    elapsed = time.perf_counter() - started
+    _check_logits(logits, len(fold.test), len(classes), job)
+    test_labels = labels[fold.test]
+    predictions = Predictions(tuple(samples[i].clip.key for i in fold.test),
+                              tuple(subjects[i] for i in fold.test), test_labels,
+                              {h: np.asarray(v, dtype=np.float64) for h, v in logits.items()},
+                              classes)
+    info = {
+        "fold_scores": score(test_labels, logits["final"].argmax(1), len(classes)).as_dict(),
+        "timings": {"fit_predict_s": elapsed, "train_samples": len(fold.train),
+                    "test_samples": len(fold.test)},
+        "task": {"folds": prepared.data.subjects(), "synthetic": prepared.data.synthetic,
+                 "samples": len(samples), "excluded": len(prepared.data.excluded)},
+        "environment": describe(device),
+        "finished": time.time(),
+    }
+    store.write(job, predictions, info)
+
+
+def _check_logits(logits: dict, rows: int, classes: int, job: Job) -> None:
+    if "final" not in logits:
+        raise ValueError(f"method {job.method} returned heads {list(logits)}, none named 'final'")
+    for head, values in logits.items():
+        if np.shape(values) != (rows, classes):
+            raise ValueError(f"method {job.method} head {head!r}: logits of shape "
+                             f"{np.shape(values)}, expected ({rows}, {classes})")

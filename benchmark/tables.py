@@ -1,0 +1,143 @@
+"""Tables as pure functions of the stored predictions: nothing here trains or preprocesses.
+
+A run is every fold of one (method, options, task, selection, budget, seed) under one set of
+versions. Its UF1 and UAR pool the predictions of all its folds (MEGC 2019); a run missing
+folds is shown as incomplete, never scored. Over seeds: mean and standard deviation.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tabulate import tabulate
+
+from benchmark.metrics import Scores, score
+from benchmark.store import JobRecord
+
+
+@dataclass(frozen=True)
+class RunScores:
+    """One row of the tidy results: a method on a task, pooled over folds, over seeds."""
+
+    method: str
+    task: str
+    selection: str
+    budget: int | None
+    synthetic: bool
+    folds: int
+    folds_expected: int
+    seeds: tuple[int, ...]
+    per_seed: tuple[Scores, ...]
+
+    @property
+    def complete(self) -> bool:
+        return self.folds == self.folds_expected and bool(self.per_seed)
+
+    def mean_std(self, metric: str) -> tuple[float, float]:
+        values = np.array([getattr(s, metric) for s in self.per_seed]) * 100
+        return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+def run_scores(records: list[JobRecord], head: str = "final") -> list[RunScores]:
+    """Groups job records into runs and scores each seed's pooled predictions."""
+    groups: dict[tuple, dict[int, list[JobRecord]]] = defaultdict(lambda: defaultdict(list))
+    for record in records:
+        job = record.job
+        key = (job.run_label, job.task, job.selection, job.budget, job.versions)
+        groups[key][job.seed].append(record)
+    newest: dict[tuple, tuple[float, tuple]] = {}
+    for key, seeds in groups.items():
+        finished = max(r.info.get("finished", 0.0) for rs in seeds.values() for r in rs)
+        row = key[:4]
+        if row not in newest or finished > newest[row][0]:
+            newest[row] = (finished, key)  # a newer version of the same run supersedes the old
+    rows = []
+    for _, key in sorted(newest.values(), key=lambda item: item[1][:2]):
+        seeds = groups[key]
+        first = next(iter(seeds.values()))[0]
+        expected = len(first.info["task"]["folds"])
+        folds = min(len({r.job.fold for r in rs}) for rs in seeds.values())
+        per_seed = tuple(_pooled(rs, head) for _, rs in sorted(seeds.items())) \
+            if folds == expected else ()
+        rows.append(RunScores(key[0], key[1], key[2], key[3], first.info["task"]["synthetic"],
+                              folds, expected, tuple(sorted(seeds)), per_seed))
+    return rows
+
+
+def _pooled(records: list[JobRecord], head: str) -> Scores:
+    labels = np.concatenate([r.predictions.labels for r in records])
+    predicted = np.concatenate([r.predictions.logits[head].argmax(1) for r in records])
+    return score(labels, predicted, len(records[0].predictions.classes))
+
+
+def _cell(run: RunScores, metric: str) -> str:
+    if not run.complete:
+        return f"incomplete ({run.folds}/{run.folds_expected} folds)"
+    mean, std = run.mean_std(metric)
+    return f"{mean:.2f} ± {std:.2f}" if len(run.per_seed) > 1 else f"{mean:.2f}"
+
+
+def comparison_frame(runs: list[RunScores]) -> pd.DataFrame:
+    """Methods x tasks, UF1/UAR in percent, with folds, seeds and the selection rule."""
+    labels = {run.task: run.task + (" (synthetic)" if run.synthetic else "") for run in runs}
+    columns = [f"{labels[task]} {metric}" for task in sorted(labels)
+               for metric in ("UF1", "UAR", "folds x seeds")]
+    table: dict[tuple, dict[str, str]] = defaultdict(dict)
+    for run in runs:
+        row = table[(run.method, run.selection, "default" if run.budget is None else run.budget)]
+        row[f"{labels[run.task]} UF1"] = _cell(run, "uf1")
+        row[f"{labels[run.task]} UAR"] = _cell(run, "uar")
+        row[f"{labels[run.task]} folds x seeds"] = f"{run.folds} x {len(run.seeds)}"
+    frame = pd.DataFrame([{"method": m, "selection": s, "budget": b, **cells}
+                          for (m, s, b), cells in table.items()],
+                         columns=["method", "selection", "budget", *columns])
+    return frame.fillna("missing")
+
+
+def tidy_frame(runs: list[RunScores]) -> pd.DataFrame:
+    """One line per run, numbers unformatted: the CSV that other tools read."""
+    lines = []
+    for run in runs:
+        line = {"method": run.method, "task": run.task, "data": "synthetic" if run.synthetic
+                else "real", "selection": run.selection, "budget": run.budget,
+                "folds": run.folds, "folds_expected": run.folds_expected,
+                "seeds": " ".join(map(str, run.seeds))}
+        for metric in ("uf1", "uar"):
+            mean, std = run.mean_std(metric) if run.complete else (np.nan, np.nan)
+            line[f"{metric}_mean"], line[f"{metric}_std"] = mean, std
+        lines.append(line)
+    return pd.DataFrame(lines)
+
+
+def synthetic_note(runs: list[RunScores]) -> str:
+    synthetic = sorted({run.task for run in runs if run.synthetic})
+    if not synthetic:
+        return ""
+    return (f"Data: {', '.join(synthetic)} = SYNTHETIC clips generated from scikit-image's "
+            "astronaut face; not a real micro-expression dataset, so these numbers say nothing "
+            "about real MER performance.")
+
+
+def render_markdown(runs: list[RunScores]) -> str:
+    if not runs:
+        return "No finished runs in the store."
+    frame = comparison_frame(runs)
+    lines = ["UF1 and UAR (%) pooled over LOSO folds (MEGC 2019); mean ± sd over seeds.",
+             "Selection `last`: the model at the end of a fixed budget (no test labels read)."]
+    note = synthetic_note(runs)
+    if note:
+        lines.append(note)
+    return "\n".join(lines) + "\n\n" + tabulate(frame, headers="keys", tablefmt="github",
+                                               showindex=False, disable_numparse=True) + "\n"
+
+
+def write_tables(runs: list[RunScores], folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    markdown, csv = folder / "comparison.md", folder / "comparison.csv"
+    markdown.write_text(render_markdown(runs))
+    tidy_frame(runs).to_csv(csv, index=False)
+    return [markdown, csv]

@@ -1,0 +1,39 @@
+"""The record every dataset adapter produces: one annotated clip, as its dataset writes it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A clip's identity, frames and labels, with nothing interpreted yet.
+
+    `frame_template` is the path of any frame with `{n}` for its number (format specs allowed,
+    e.g. `.../006_{n:05d}.jpg`), so the adapter never lists folders and a missing frame is
+    found, and reported by name, only when it is read. `apex` is None where the sheet has none.
+    """
+
+    dataset: str
+    subject: str
+    clip: str
+    emotion: str
+    onset: int
+    apex: int | None
+    offset: int
+    frame_template: str
+    row: int | None = None  # the annotation row it came from, for error messages
+
+    @property
+    def key(self) -> str:
+        """Unique across datasets: the id predictions and caches use."""
+        return f"{self.dataset}/{self.subject}/{self.clip}"
+
+    @property
+    def subject_key(self) -> str:
+        """LOSO folds are over (dataset, subject)."""
+        return f"{self.dataset}/{self.subject}"
+
+    def frame_path(self, number: int) -> Path:
+        return Path(self.frame_template.format(n=number))

@@ -1,0 +1,45 @@
+"""What a method is to the harness: the views it reads and one fit-and-predict call per fold."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+SELECTION_RULES = ("last",)
+
+
+@dataclass(frozen=True)
+class Split:
+    """One side of a fold. `labels` is None where the method may not read them (the test side)."""
+
+    views: dict[str, np.ndarray]
+    labels: np.ndarray | None
+    subjects: tuple[str, ...]
+    clip_keys: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.clip_keys)
+
+
+@dataclass(frozen=True)
+class FitContext:
+    """What a job gives its method besides data: seed derived from the job key, budget, device."""
+
+    num_classes: int
+    seed: int
+    budget: int | None = None  # training iterations; None: the method's own default
+    selection: str = "last"
+    device: str = "cpu"
+
+
+class Method(ABC):
+    """A method family's plugin. Bump `version` when its results change: it is in the job key."""
+
+    version: str = "1"
+    views: tuple[str, ...] = ()
+
+    @abstractmethod
+    def fit_predict(self, train: Split, test: Split, context: FitContext) -> dict[str, np.ndarray]:
+        """Trains on `train`; returns logits (n_test, K) per classifier head, 'final' first."""

@@ -1,0 +1,51 @@
+"""Job keys and grids."""
+
+import pytest
+
+from benchmark.jobs import Grid, Job, MethodSpec, load_grid
+
+
+def test_key_is_stable_and_changes_with_anything_that_changes_a_result():
+    job = Job("ststnet", "synthetic-5", "synthetic/sub01", options=(("width", 8),),
+              versions=(("method", "1"), ("data", "abc")))
+    same = Job.from_canonical(job.canonical())
+    assert same == job and same.key == job.key
+    variants = [
+        Job("ststnet", "synthetic-5", "synthetic/sub02", options=job.options, versions=job.versions),
+        Job("ststnet", "synthetic-5", "synthetic/sub01", seed=1, options=job.options,
+            versions=job.versions),
+        Job("ststnet", "synthetic-5", "synthetic/sub01", budget=10, options=job.options,
+            versions=job.versions),
+        Job("ststnet", "synthetic-5", "synthetic/sub01", options=(("width", 9),),
+            versions=job.versions),
+        Job("ststnet", "synthetic-5", "synthetic/sub01", options=job.options,
+            versions=(("method", "2"), ("data", "abc"))),
+    ]
+    assert len({job.key, *(v.key for v in variants)}) == 6
+    assert len({job.rng_seed, *(v.rng_seed for v in variants)}) == 6
+
+
+def test_grid_file_expands_to_one_job_per_method_task_seed_fold(tmp_path):
+    path = tmp_path / "grid.toml"
+    path.write_text('tasks = ["t"]\nseeds = [0, 1]\n[[methods]]\nname = "a"\nbudget = 5\n'
+                    '[[methods]]\nname = "b"\noptions = {depth = 2}\n')
+    grid = load_grid(path)
+    assert grid.methods == (MethodSpec("a", (), 5), MethodSpec("b", (("depth", 2),), None))
+    jobs = grid.jobs({"t": ["s1", "s2", "s3"]},
+                     {("a", "t"): {"method": "1"}, ("b", "t"): {"method": "1"}})
+    assert len(jobs) == 2 * 2 * 3 and len({j.key for j in jobs}) == 12
+
+
+def test_grid_file_with_an_unknown_key_is_refused(tmp_path):
+    path = tmp_path / "grid.toml"
+    path.write_text('tasks = ["t"]\nmethod = "typo"\n[[methods]]\nname = "a"\n')
+    with pytest.raises(ValueError, match="unknown keys \\['method'\\]"):
+        load_grid(path)
+
+
+def test_the_quick_grid_ships_with_the_package():
+    from importlib import resources
+
+    grid = load_grid(resources.files("benchmark") / "grids" / "quick.toml")
+    assert isinstance(grid, Grid) and grid.tasks == ("synthetic-5",)
+    assert [m.name for m in grid.methods] == ["majority", "stratified", "ststnet"]

@@ -1,0 +1,63 @@
+"""Tables from stored predictions: pooled scores, seeds, incomplete runs, the synthetic label."""
+
+import numpy as np
+import pytest
+
+from benchmark.jobs import Job
+from benchmark.metrics import score
+from benchmark.store import JobRecord, Predictions
+from benchmark.tables import comparison_frame, render_markdown, run_scores, tidy_frame
+
+FOLDS = ["synthetic/sub01", "synthetic/sub02", "synthetic/sub03"]
+
+
+def record(fold: str, seed: int, labels, predicted, method="m", folds=FOLDS) -> JobRecord:
+    logits = np.eye(3)[predicted]
+    job = Job(method, "synthetic-5", fold, seed=seed, versions=(("method", "1"),))
+    predictions = Predictions(tuple(f"{fold}/c{i}" for i in range(len(labels))),
+                              (fold,) * len(labels), np.asarray(labels), {"final": logits},
+                              ("a", "b", "c"))
+    return JobRecord(job, predictions, {"task": {"folds": folds, "synthetic": True},
+                                        "finished": 1.0})
+
+
+def test_scores_pool_folds_and_average_seeds():
+    rng = np.random.default_rng(0)
+    records, pooled = [], {}
+    for seed in (0, 1):
+        labels, predicted = [], []
+        for fold in FOLDS:
+            y, p = rng.integers(0, 3, 8), rng.integers(0, 3, 8)
+            records.append(record(fold, seed, y, p))
+            labels.append(y)
+            predicted.append(p)
+        pooled[seed] = score(np.concatenate(labels), np.concatenate(predicted), 3)
+    (run,) = run_scores(records)
+    assert run.complete and run.seeds == (0, 1)
+    expected = np.array([pooled[0].uf1, pooled[1].uf1]) * 100
+    assert run.mean_std("uf1") == pytest.approx((expected.mean(), expected.std(ddof=1)))
+    cell = comparison_frame([run]).iloc[0]["synthetic-5 (synthetic) UF1"]
+    assert cell == f"{expected.mean():.2f} ± {expected.std(ddof=1):.2f}"
+
+
+def test_a_run_missing_folds_is_shown_incomplete_never_scored():
+    records = [record(fold, 0, [0, 1], [0, 1]) for fold in FOLDS[:2]]
+    (run,) = run_scores(records)
+    assert not run.complete
+    assert comparison_frame([run]).iloc[0]["synthetic-5 (synthetic) UF1"] == \
+        "incomplete (2/3 folds)"
+    assert np.isnan(tidy_frame([run]).iloc[0]["uf1_mean"])
+
+
+def test_markdown_says_the_data_is_synthetic_and_missing_cells_say_missing():
+    complete = [record(fold, 0, [0, 1, 2], [0, 1, 2]) for fold in FOLDS]
+    other_task = Job("n", "casme2-5", "casme2/sub01", versions=(("method", "1"),))
+    real = JobRecord(other_task, complete[0].predictions,
+                     {"task": {"folds": ["casme2/sub01"], "synthetic": False}, "finished": 1.0})
+    runs = run_scores(complete + [real])
+    text = render_markdown(runs)
+    assert "SYNTHETIC" in text and "synthetic-5" in text
+    frame = comparison_frame(runs)
+    row_m = frame[frame.method == "m"].iloc[0]
+    assert row_m["synthetic-5 (synthetic) UF1"] == "100.00"
+    assert row_m["casme2-5 UF1"] == "missing"
