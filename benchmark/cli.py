@@ -15,8 +15,9 @@ from pathlib import Path
 from benchmark.jobs import Grid, MethodSpec, load_grid
 from benchmark.registry import RegistryError, load_plugin
 from benchmark.runner import RunConfig, prepare_task, run_grid
-from benchmark.tables import render_markdown, run_scores, write_tables
+from benchmark.tables import render_ablation, render_markdown, run_scores, write_tables
 from datasets.errors import DatasetError
+from datasets.sheets import ANNOTATIONS_ENV
 
 QUICK_GRID = "quick.toml"
 
@@ -30,6 +31,10 @@ def _common() -> argparse.ArgumentParser:
     common.add_argument("--data-root", help="folder of the dataset(s) the tasks read")
     common.add_argument("--data", action="append", default=[], metavar="NAME=DIR",
                         help="folder of one dataset, by registry name (repeatable)")
+    common.add_argument("--annotations", metavar="DIR",
+                        help="folder of annotation files kept apart from the datasets (the "
+                             "MEGC 2019 list, the SMIC apex list, sheets); default: "
+                             f"${ANNOTATIONS_ENV}, else each dataset's folder and its parent")
     common.add_argument("--workers", type=int, default=1,
                         help="worker processes for jobs (default 1: serial)")
     common.add_argument("--prepare-workers", type=int, default=os.cpu_count() or 1,
@@ -45,16 +50,23 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
 
     run = commands.add_parser("run", parents=[common], help="run a grid of jobs (resumable)")
-    run.add_argument("--grid", help=f"TOML grid file (default without --methods: {QUICK_GRID})")
+    run.add_argument("--grid", help="TOML grid file, or a shipped grid's name (quick, ablation); "
+                                    "the default without --methods is quick")
     run.add_argument("--methods", help="comma-separated method names")
     run.add_argument("--tasks", "--task", help="comma-separated task names (default synthetic-5)")
     run.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
     run.add_argument("--budget", type=int, help="training iterations (default: each method's)")
-    run.add_argument("--selection", default="last", help="model selection rule (default last)")
+    run.add_argument("--selection", default="last",
+                     help="model selection: last (default), val, or oracle (reads test labels)")
+    run.add_argument("--pretrain", metavar="TASK",
+                     help="start every fold from a checkpoint trained on TASK (e.g. ckplus-7)")
+    run.add_argument("--pretrain-budget", type=int, help="pretraining iterations")
 
     commands.add_parser("tables", parents=[common], help="regenerate tables from the store")
     listing = commands.add_parser("list", parents=[common], help="list methods, tasks or datasets")
     listing.add_argument("what", choices=["methods", "tasks", "datasets"])
+    listing.add_argument("--verbose", "-v", action="store_true",
+                         help="tasks: list every excluded clip and every rule applied, by clip")
     prepare = commands.add_parser("prepare", parents=[common], help="preprocess a task's clips")
     prepare.add_argument("--task", required=True)
     return parser
@@ -73,15 +85,41 @@ def _config(args: argparse.Namespace) -> RunConfig:
                      prepare_workers=args.prepare_workers, progress=not args.quiet)
 
 
+def grid_path(name: str) -> Path:
+    """A grid file's path, or the name of a grid shipped in benchmark/grids (e.g. `ablation`)."""
+    if Path(name).is_file():
+        return Path(name)
+    shipped = resources.files("benchmark") / "grids" / f"{Path(name).stem}.toml"
+    if shipped.is_file():
+        return Path(str(shipped))
+    known = sorted(p.name[:-5] for p in (resources.files("benchmark") / "grids").iterdir()
+                   if p.name.endswith(".toml"))
+    raise ValueError(f"no grid file {name!r}; shipped grids: {', '.join(known)}")
+
+
 def _grid(args: argparse.Namespace) -> Grid:
     if args.grid or not args.methods:
-        path = args.grid or resources.files("benchmark") / "grids" / QUICK_GRID
-        return load_grid(path)
-    options_free = tuple(MethodSpec.make(name.strip(), budget=args.budget)
+        return load_grid(grid_path(args.grid or QUICK_GRID))
+    options_free = tuple(MethodSpec.make(name.strip(), budget=args.budget, pretrain=args.pretrain,
+                                         pretrain_budget=args.pretrain_budget)
                          for name in args.methods.split(",") if name.strip())
     tasks = tuple(t.strip() for t in (args.tasks or "synthetic-5").split(",") if t.strip())
     seeds = tuple(int(s) for s in args.seeds.split(","))
     return Grid(options_free, tasks, seeds, args.selection)
+
+
+def method_switches(runs) -> dict[str, dict]:
+    """Module switches of every run whose method has them (SKD-TSTSAN and its variants)."""
+    from methods import METHODS
+
+    found = {}
+    for run in runs:
+        name = run.method.split("[")[0]
+        if name in METHODS:
+            switches = getattr(METHODS.build(name), "switches", None)
+            if switches is not None:
+                found[run.method] = {n: getattr(switches, n) for n in ("mag", "eca", "tsm", "skd")}
+    return found
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -92,9 +130,12 @@ def command_run(args: argparse.Namespace) -> int:
     every_run = run_scores(list(config.store.records()))
     in_grid = {(job.run_label, job.task, job.selection, job.budget) for job in summary.jobs}
     runs = [r for r in every_run if (r.method, r.task, r.selection, r.budget) in in_grid]
-    paths = write_tables(every_run, config.results / "tables")
+    paths = write_tables(every_run, config.results / "tables", method_switches(every_run))
     print()
     print(render_markdown(runs))
+    ablation = render_ablation(runs, method_switches(runs))
+    if ablation:
+        print(ablation)
     print(f"{summary.ran} jobs run, {summary.already_done} already done, "
           f"{len(summary.failed)} failed, in {time.perf_counter() - started:.1f} s. "
           f"Tables of every stored run: {', '.join(map(str, paths))}")
@@ -104,8 +145,11 @@ def command_run(args: argparse.Namespace) -> int:
 def command_tables(args: argparse.Namespace) -> int:
     config = _config(args)
     runs = run_scores(list(config.store.records()))
-    paths = write_tables(runs, config.results / "tables")
+    switches = method_switches(runs)
+    paths = write_tables(runs, config.results / "tables", switches)
     print(render_markdown(runs))
+    if switches:
+        print(render_ablation(runs, switches))
     print(f"written: {', '.join(map(str, paths))}")
     return 0
 
@@ -125,11 +169,11 @@ def command_list(args: argparse.Namespace) -> int:
             print(f"{name:24s} {DATASETS.entry(name).target}  root: {config.root_of(name)}")
     else:
         for name in TASKS.names():
-            _describe_task(name, config)
+            _describe_task(name, config, args.verbose)
     return 0
 
 
-def _describe_task(name: str, config: RunConfig) -> None:
+def _describe_task(name: str, config: RunConfig, verbose: bool = False) -> None:
     from benchmark.tasks import TASKS, load_task
 
     task = TASKS.build(name)
@@ -144,6 +188,18 @@ def _describe_task(name: str, config: RunConfig) -> None:
     print(f"  {len(data.samples)} samples ({kind}), {len(data.subjects())} subjects: {counts}")
     for reason, count in sorted(data.exclusion_counts().items()):
         print(f"  excluded {count}: {reason}")
+    for (action, rule), count in sorted(data.note_counts().items()):
+        print(f"  {action} {count}: {rule}")
+    if verbose:
+        reasons = dict(data.excluded)
+        for key, reason in data.excluded:
+            print(f"    excluded {key}: {reason}")
+        for note in data.notes:
+            if note.action != "dropped" or note.clip_key not in reasons:
+                print(f"    {note.action} {note.clip_key}: {note.rule}"
+                      + (f" ({note.detail})" if note.detail else ""))
+            else:
+                print(f"    dropped {note.clip_key}: {note.detail}")
     print()
 
 
@@ -167,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(["run", *(argv or sys.argv[1:])])
         print("MER-Bench quick comparison on the SYNTHETIC default dataset (generated, not "
               "real data).", flush=True)
+    if args.annotations:
+        os.environ[ANNOTATIONS_ENV] = str(Path(args.annotations).resolve())
     try:
         for plugin in args.plugin:
             load_plugin(plugin)

@@ -29,6 +29,8 @@ class Job:
     budget: int | None = None  # training iterations; None: the method's default
     options: tuple[tuple[str, Any], ...] = ()
     versions: tuple[tuple[str, str], ...] = ()
+    pretrain: str | None = None  # task whose checkpoint the model starts from (e.g. ckplus-7)
+    pretrain_budget: int | None = None
 
     def __post_init__(self):
         # Order never matters: the same options in any order are the same job.
@@ -53,8 +55,10 @@ class Job:
     @property
     def run_label(self) -> str:
         """Identifies the run a job belongs to: every fold of it shares this label."""
-        options = ",".join(f"{k}={v}" for k, v in self.options)
-        return f"{self.method}" + (f"[{options}]" if options else "")
+        options = [f"{k}={v}" for k, v in self.options]
+        if self.pretrain:
+            options.append(f"pretrain={self.pretrain}:{self.pretrain_budget}")
+        return self.method + (f"[{','.join(options)}]" if options else "")
 
     @classmethod
     def from_canonical(cls, text: str) -> "Job":
@@ -71,11 +75,13 @@ class MethodSpec:
     name: str
     options: tuple[tuple[str, Any], ...] = ()
     budget: int | None = None
+    pretrain: str | None = None
+    pretrain_budget: int | None = None
 
     @classmethod
-    def make(cls, name: str, options: dict[str, Any] | None = None,
-             budget: int | None = None) -> "MethodSpec":
-        return cls(name, _frozen(options), budget)
+    def make(cls, name: str, options: dict[str, Any] | None = None, budget: int | None = None,
+             pretrain: str | None = None, pretrain_budget: int | None = None) -> "MethodSpec":
+        return cls(name, _frozen(options), budget, pretrain, pretrain_budget)
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,8 @@ class Grid:
         return [
             Job(method=spec.name, task=task, fold=fold, seed=seed, selection=self.selection,
                 budget=spec.budget, options=spec.options,
-                versions=_frozen(versions[(spec.name, task)]))
+                versions=_frozen(versions[(spec.name, task)]), pretrain=spec.pretrain,
+                pretrain_budget=spec.pretrain_budget)
             for spec in self.methods
             for task in self.tasks
             for seed in self.seeds
@@ -108,7 +115,8 @@ def load_grid(path: str | Path) -> Grid:
     if unknown:
         raise ValueError(f"grid {path}: unknown keys {sorted(unknown)}")
     try:
-        methods = tuple(MethodSpec.make(m["name"], m.get("options"), m.get("budget"))
+        methods = tuple(MethodSpec.make(m["name"], m.get("options"), m.get("budget"),
+                                        m.get("pretrain"), m.get("pretrain_budget"))
                         for m in raw["methods"])
         return Grid(methods, tuple(raw["tasks"]), tuple(raw.get("seeds", [0])),
                     raw.get("selection", "last"))

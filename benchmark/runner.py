@@ -21,6 +21,7 @@ from benchmark.executors import make_executor
 from benchmark.folds import fold_of
 from benchmark.jobs import Grid, Job
 from benchmark.metrics import score
+from benchmark.pretraining import ensure_checkpoint, pretraining_job
 from benchmark.registry import load_plugin
 from benchmark.store import Predictions, Store
 from benchmark.tasks import TASKS, TaskData, load_task
@@ -43,11 +44,19 @@ class RunConfig:
     progress: bool = True
 
     def root_of(self, dataset: str) -> Path:
+        """`--data NAME=DIR`, else `--data-root DIR`: its subfolder named like the dataset
+        (case-insensitive, for tasks over several datasets) if there is one, else DIR itself;
+        else results/data/<name>."""
         named = dict(self.data_roots)
         if dataset in named:
             return Path(named[dataset])
         if self.default_data_root:
-            return Path(self.default_data_root)
+            root = Path(self.default_data_root)
+            if root.is_dir():
+                for entry in sorted(root.iterdir()):
+                    if entry.name.lower() == dataset.lower() and entry.is_dir():
+                        return entry
+            return root
         return Path(self.results) / "data" / dataset
 
     @property
@@ -115,24 +124,27 @@ def plan(grid: Grid, config: RunConfig) -> tuple[list[Job], dict[str, PreparedTa
     for spec in grid.methods:
         METHODS.entry(spec.name)  # unknown names fail here, before any work
     prepared = {}
-    for name in grid.tasks:
+    pretraining = {spec.pretrain for spec in grid.methods if spec.pretrain}
+    for name in [*grid.tasks, *sorted(pretraining - set(grid.tasks))]:
         if config.progress:
             print(f"preparing task {name} ...", flush=True)
         prepared[name] = prepare_task(name, config, config.prepare_workers, config.progress)
         if config.progress:
             print(f"  {name}: {prepared[name].report.summary()}", flush=True)
-    folds = {name: task.data.subjects() for name, task in prepared.items()}
-    versions = {
-        (spec.name, name): {
-            "method": method_version(spec.name),
-            "preprocess": config.preprocess.digest(),
-            "annotations": ",".join(f"{d}:{v}" for d, v in
-                                    sorted(task.data.annotation_versions.items())),
-            "data": task.data_digest(),
-        }
-        for spec in grid.methods
-        for name, task in prepared.items()
-    }
+    folds = {name: prepared[name].data.subjects() for name in grid.tasks}
+    versions = {}
+    for spec in grid.methods:
+        for name in grid.tasks:
+            task = prepared[name]
+            versions[(spec.name, name)] = {
+                "method": method_version(spec.name),
+                "preprocess": config.preprocess.digest(),
+                "annotations": ",".join(f"{d}:{v}" for d, v in
+                                        sorted(task.data.annotation_versions.items())),
+                "data": task.data_digest(),
+            }
+            if spec.pretrain:
+                versions[(spec.name, name)]["pretrain_data"] = prepared[spec.pretrain].data_digest()
     return grid.jobs(folds, versions), prepared
 
 
@@ -213,11 +225,15 @@ def _run(job: Job, config: RunConfig, store: Store) -> None:
 
     device = str(pick_device(config.device))
     classes = prepared.data.task.classes
+    checkpoint = _checkpoint(job, config, method, device) if job.pretrain else None
     context = FitContext(num_classes=len(classes), seed=job.rng_seed, budget=job.budget,
-                         selection=job.selection, device=device)
+                         selection=job.selection, device=device,
+                         init_weights=str(checkpoint) if checkpoint else None)
     torch.manual_seed(job.rng_seed)
     started = time.perf_counter()
-    logits = method.fit_predict(split(fold.train, True), split(fold.test, False), context)
+    # Only the oracle rule (the release's, named as such in every table) sees test labels.
+    test_split = split(fold.test, with_labels=job.selection == "oracle")
+    logits = method.fit_predict(split(fold.train, True), test_split, context)
     elapsed = time.perf_counter() - started
     _check_logits(logits, len(fold.test), len(classes), job)
     test_labels = labels[fold.test]
@@ -235,6 +251,29 @@ def _run(job: Job, config: RunConfig, store: Store) -> None:
         "finished": time.time(),
     }
     store.write(job, predictions, info)
+
+
+def _checkpoint(job: Job, config: RunConfig, method, device: str) -> Path:
+    """The pretraining checkpoint the job starts from, trained here if nobody has yet."""
+    from methods.base import FitContext, Split
+
+    prepared = _prepared(job.pretrain, config)
+    expected = dict(job.versions).get("pretrain_data")
+    if expected != prepared.data_digest():
+        raise RuntimeError(f"the data of task {job.pretrain} changed after the job was planned")
+    pretraining = pretraining_job(job, prepared.data_digest())
+    samples = prepared.data.samples
+
+    def train() -> dict:
+        views = {name: _view(job.pretrain, name, config) for name in method.views}
+        everything = Split(views, np.array([s.label for s in samples]),
+                           tuple(s.clip.subject_key for s in samples),
+                           tuple(s.clip.key for s in samples))
+        context = FitContext(num_classes=len(prepared.data.task.classes),
+                             seed=pretraining.rng_seed, budget=job.pretrain_budget, device=device)
+        return method.pretrain(everything, context)
+
+    return ensure_checkpoint(config.results, pretraining, train)
 
 
 def _check_logits(logits: dict, rows: int, classes: int, job: Job) -> None:

@@ -1,7 +1,12 @@
 """Named evaluations: which datasets, which emotion -> class mapping, which clips are excluded.
 
 A task turns adapter clips into labelled samples. Every clip it leaves out is counted under a
-reason and listed, never dropped silently.
+reason and listed, never dropped silently; every rule an adapter applied to a clip it keeps
+(a repaired frame number, a fallback apex) is carried along as a `Note` and listed too.
+
+The tasks are the paper's (section 4.1) and MEGC 2019's: `casme2-5`; `casme2-3`, `samm-3`,
+`smic-3` and `composite-3` (exactly the clips of the MEGC 2019 list, labels from the list);
+`mmew-4`, `mmew-6`; `casme3-3`, `casme3-4`, `casme3-7`; `ckplus-7` (for pretraining).
 """
 
 from __future__ import annotations
@@ -9,24 +14,79 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
+
+import pandas as pd
 
 from benchmark.registry import Registry
-from datasets.clip import Clip
+from datasets.clip import Clip, Note
+from datasets.errors import DatasetError
+from datasets.sheets import annotation_folders, file_digest, find_annotation, name_key
+
+
+@dataclass(frozen=True)
+class Source:
+    """One dataset of a task: its adapter (registry name), the options the adapter is built
+    with, and the mapping from an emotion as the dataset writes it (compared lower-cased) to
+    a class of the task."""
+
+    dataset: str
+    mapping: Mapping[str, str]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FrameRules:
+    """Which frame annotations exclude a clip. A clip without an apex is always excluded."""
+
+    exclude_apex_at_onset: bool = True  # if False: kept, and noted ("kept")
+    require_apex_within: bool = True  # onset <= apex <= offset (CK+: offset = onset, by rule)
+
+
+@dataclass(frozen=True)
+class MemberList:
+    """A published list of exactly the task's clips (e.g. MEGC 2019's combined_3class_gt.csv:
+    no header; dataset, subject, clip, label code). Rows of other datasets are ignored; clips
+    are matched by (dataset, subject, clip) with numbers compared unpadded; the list's label
+    is the sample's label."""
+
+    title: str
+    filename: str
+    labels: Mapping[str, str]  # label code as the list writes it -> class name
 
 
 @dataclass(frozen=True)
 class Task:
-    """`mapping` takes a lower-cased emotion as the sheet writes it to a class name."""
-
     name: str
-    datasets: tuple[str, ...]
     classes: tuple[str, ...]
-    mapping: Mapping[str, str]
+    sources: tuple[Source, ...]
     description: str = ""
+    frames: FrameRules = FrameRules()
+    members: MemberList | None = None
+
+    def __post_init__(self):
+        for source in self.sources:
+            unknown = set(source.mapping.values()) - set(self.classes)
+            if unknown:
+                raise ValueError(f"task {self.name}: {source.dataset} maps to {sorted(unknown)}, "
+                                 f"which are not among its classes {self.classes}")
+        if self.members:
+            unknown = set(self.members.labels.values()) - set(self.classes)
+            if unknown:
+                raise ValueError(f"task {self.name}: list labels {sorted(unknown)} not classes")
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        return tuple(source.dataset for source in self.sources)
+
+    def source(self, dataset: str) -> Source:
+        return next(source for source in self.sources if source.dataset == dataset)
+
+    def class_of(self, clip: Clip) -> str | None:
+        return self.source(clip.dataset).mapping.get(clip.emotion.strip().lower())
 
     def label_of(self, clip: Clip) -> int | None:
-        name = self.mapping.get(clip.emotion.strip().lower())
+        name = self.class_of(clip)
         return None if name is None else self.classes.index(name)
 
 
@@ -38,16 +98,25 @@ class Sample:
 
 @dataclass
 class TaskData:
-    """A task's samples and everything it excluded, with the reason for each exclusion."""
+    """A task's samples and everything it excluded, with the reason for each exclusion, and
+    the rules applied to the clips it kept."""
 
     task: Task
     samples: list[Sample]
     excluded: list[tuple[str, str]] = field(default_factory=list)  # (clip key, reason)
     synthetic: bool = False
     annotation_versions: dict[str, str] = field(default_factory=dict)
+    notes: list[Note] = field(default_factory=list)  # every rule applied, rows dropped too
 
     def exclusion_counts(self) -> Counter:
         return Counter(reason for _, reason in self.excluded)
+
+    def note_counts(self) -> Counter:
+        """(action, rule) -> samples it was applied to (repaired, fell back, kept, relabelled).
+        Rules applied to clips the task excludes stay in `notes`, uncounted here."""
+        keys = {sample.clip.key for sample in self.samples}
+        return Counter((note.action, note.rule) for note in self.notes
+                       if note.action != "dropped" and note.clip_key in keys)
 
     def class_counts(self) -> dict[str, int]:
         counts = Counter(sample.label for sample in self.samples)
@@ -62,55 +131,208 @@ class TaskData:
         dropped = [(s.clip.key, f"preprocessing: {failed[s.clip.key]}") for s in self.samples
                    if s.clip.key in failed]
         return TaskData(self.task, kept, self.excluded + dropped, self.synthetic,
-                        self.annotation_versions)
+                        self.annotation_versions, self.notes)
+
+
+APEX_MISSING = "apex missing"
+APEX_AT_ONSET = "apex equals onset"
+APEX_AT_ONSET_KEPT = "apex equals onset (kept: the onset->apex flow is zero)"
+APEX_OUTSIDE = "apex outside onset..offset"
 
 
 def exclusion_reason(task: Task, clip: Clip) -> str | None:
-    """Why a clip cannot be a sample of this task, or None if it can."""
+    """Why a clip cannot be a sample of this task (its emotion, its frames), or None."""
     if task.label_of(clip) is None:
         return f"emotion {clip.emotion.strip().lower()!r} not in {task.name}"
+    return frame_reason(task, clip)
+
+
+def frame_reason(task: Task, clip: Clip) -> str | None:
     if clip.apex is None:
-        return "apex missing"
-    if clip.apex == clip.onset:
-        return "apex equals onset"
-    if not clip.onset <= clip.apex <= clip.offset:
-        return "apex outside onset..offset"
+        return APEX_MISSING
+    if clip.apex == clip.onset and task.frames.exclude_apex_at_onset:
+        return APEX_AT_ONSET
+    if task.frames.require_apex_within and not clip.onset <= clip.apex <= clip.offset:
+        return APEX_OUTSIDE
     return None
 
 
-def label_clips(task: Task, clips: list[Clip]) -> tuple[list[Sample], list[tuple[str, str]]]:
-    samples, excluded = [], []
+def label_clips(task: Task, clips: list[Clip], members: "Members | None" = None
+                ) -> tuple[list[Sample], list[tuple[str, str]], list[Note]]:
+    """Samples, exclusions (clip key, reason) and task-level notes for one dataset's clips."""
+    samples, excluded, notes = [], [], []
     for clip in clips:
-        reason = exclusion_reason(task, clip)
-        if reason is None:
-            samples.append(Sample(clip, task.label_of(clip)))
+        if members is None:
+            reason, label = exclusion_reason(task, clip), task.label_of(clip)
         else:
+            label, reason = members.label(clip, notes), None
+            if label is None:
+                reason = f"not in the {members.spec.title}"
+            else:
+                reason = frame_reason(task, clip)
+        if reason is not None:
             excluded.append((clip.key, reason))
-    return samples, excluded
+            continue
+        if clip.apex == clip.onset:
+            notes.append(Note(clip.key, "kept", APEX_AT_ONSET_KEPT, f"frame {clip.onset}"))
+        samples.append(Sample(clip, label))
+    return samples, excluded, notes
+
+
+class Members:
+    """The rows of a MemberList that belong to a task's datasets, matched to clips once each."""
+
+    def __init__(self, task: Task, path: Path):
+        self.task, self.spec, self.path = task, task.members, path
+        try:
+            table = pd.read_csv(path, header=None, dtype=str, keep_default_na=False)
+        except (ValueError, OSError) as error:
+            raise DatasetError(f"{task.name}: {self.spec.title} {path} cannot be read: {error}")
+        if table.shape[1] < 4:
+            raise DatasetError(f"{task.name}: {self.spec.title} {path} has {table.shape[1]} "
+                               "column(s); expected dataset, subject, clip, label (no header)")
+        self.rows: dict[tuple[str, str, str], tuple[str, str, int]] = {}
+        for index, row in table.iterrows():
+            line = int(index) + 1
+            dataset, subject, clip, code = (str(v).strip() for v in row.iloc[:4])
+            if dataset.lower() not in task.datasets:
+                continue
+            if code not in self.spec.labels:
+                raise DatasetError(f"{task.name}: {path} line {line}: label {code!r}; expected "
+                                   f"one of {sorted(self.spec.labels)}")
+            key = (dataset.lower(), name_key(subject), name_key(clip))
+            if key in self.rows:
+                raise DatasetError(f"{task.name}: {path} line {line} repeats line "
+                                   f"{self.rows[key][2]} ({dataset} {subject} {clip})")
+            self.rows[key] = (self.spec.labels[code], f"{dataset}/{subject}/{clip}", line)
+        self.matched: set[tuple[str, str, str]] = set()
+
+    def label(self, clip: Clip, notes: list[Note]) -> int | None:
+        key = (clip.dataset, name_key(clip.subject), name_key(clip.clip))
+        if key not in self.rows:
+            return None
+        if key in self.matched:
+            raise DatasetError(f"{self.task.name}: two clips match {self.path} line "
+                               f"{self.rows[key][2]} ({self.rows[key][1]}), e.g. {clip.key}")
+        self.matched.add(key)
+        listed = self.rows[key][0]
+        mapped = self.task.class_of(clip)
+        if mapped != listed:
+            notes.append(Note(clip.key, "relabelled", f"label from the {self.spec.title}, not "
+                              "the emotion's class", f"emotion {clip.emotion!r} ({mapped}); "
+                              f"list line {self.rows[key][2]}: {listed}"))
+        return self.task.classes.index(listed)
+
+    def unmatched(self) -> list[tuple[str, str]]:
+        return [(written, f"in the {self.spec.title} but not in the dataset")
+                for key, (_, written, _) in sorted(self.rows.items()) if key not in self.matched]
+
+
+def find_member_list(task: Task, data_roots: Mapping[str, Path]) -> Path:
+    roots = [Path(data_roots[d]) for d in task.datasets]
+    return find_annotation(task.name, task.members.title, (task.members.filename,),
+                           annotation_folders(*roots))[0]
 
 
 def load_task(task: Task, data_roots: Mapping[str, Path]) -> TaskData:
     """Reads every dataset of the task through its adapter (roots by dataset name)."""
     from datasets import DATASETS
 
-    samples, excluded, versions, synthetic = [], [], {}, False
-    for dataset_name in task.datasets:
-        adapter = DATASETS.build(dataset_name, root=data_roots[dataset_name])
-        kept, dropped = label_clips(task, adapter.clips())
+    samples, excluded, notes, versions, synthetic = [], [], [], {}, False
+    members = None
+    if task.members is not None:
+        path = find_member_list(task, data_roots)
+        members = Members(task, path)
+        versions[f"list:{path.name}"] = file_digest(path)
+    for source in task.sources:
+        adapter = DATASETS.build(source.dataset, root=data_roots[source.dataset],
+                                 **dict(source.options))
+        kept, dropped, task_notes = label_clips(task, adapter.clips(), members)
+        adapter_notes = adapter.notes() if hasattr(adapter, "notes") else []
+        excluded += [(note.clip_key, note.rule) for note in adapter_notes
+                     if note.action == "dropped"]
+        notes += adapter_notes
         samples += kept
         excluded += dropped
-        versions[dataset_name] = adapter.annotation_version()
+        notes += task_notes
+        versions[source.dataset] = adapter.annotation_version()
         synthetic = synthetic or adapter.synthetic
-    return TaskData(task, samples, excluded, synthetic, versions)
+    if members is not None:
+        excluded += members.unmatched()
+    return TaskData(task, samples, excluded, synthetic, versions, notes)
 
 
+# Emotion -> class, as each dataset writes its emotions (lower-cased).
 CASME2_5 = {"happiness": "happiness", "surprise": "surprise", "disgust": "disgust",
             "repression": "repression", "others": "others"}
+# MEGC 2019: negative, positive, surprise.
+MEGC_CLASSES = ("negative", "positive", "surprise")
+CASME2_3 = {"disgust": "negative", "repression": "negative", "happiness": "positive",
+            "surprise": "surprise"}
+SAMM_3 = {"anger": "negative", "contempt": "negative", "disgust": "negative",
+          "fear": "negative", "sadness": "negative", "happiness": "positive",
+          "surprise": "surprise"}
+SMIC_3 = {"negative": "negative", "positive": "positive", "surprise": "surprise"}
+MEGC_LIST = MemberList("MEGC 2019 composite list", "combined_3class_gt.csv",
+                       {"0": "negative", "1": "positive", "2": "surprise"})
+MEGC_FRAMES = FrameRules(exclude_apex_at_onset=False)  # the list, not a frame rule, decides
+# MMEW: six classes without anger (8 clips); four: anger, disgust, fear, sadness negative.
+MMEW_6 = {"happiness": "happiness", "surprise": "surprise", "disgust": "disgust",
+          "fear": "fear", "sadness": "sadness", "others": "others"}
+MMEW_4 = {"anger": "negative", "disgust": "negative", "fear": "negative", "sadness": "negative",
+          "happiness": "positive", "surprise": "surprise", "others": "others"}
+# CAS(ME)^3 part A: the sheet's seven emotions; four and three as its authors group them.
+CASME3_7 = {"anger": "anger", "disgust": "disgust", "fear": "fear", "happy": "happy",
+            "sad": "sad", "surprise": "surprise", "others": "others"}
+CASME3_4 = {"anger": "negative", "disgust": "negative", "fear": "negative", "sad": "negative",
+            "happy": "positive", "surprise": "surprise", "others": "others"}
+CASME3_3 = {k: v for k, v in CASME3_4.items() if v != "others"}
+CASME3_FRAMES = FrameRules(exclude_apex_at_onset=False)
+# CK+ codes 1-7 (0, neutral, labels none of the 327 sequences).
+CKPLUS_7 = {"1": "anger", "2": "contempt", "3": "disgust", "4": "fear", "5": "happy",
+            "6": "sadness", "7": "surprise"}
 
 TASKS = Registry("task", entry_point_group="mer_bench.tasks")
-TASKS.register("synthetic-5", Task, name="synthetic-5", datasets=("synthetic",),
-               classes=tuple(CASME2_5), mapping=CASME2_5,
-               description="synthetic CASME II-layout clips, CASME II's five classes")
-TASKS.register("casme2-5", Task, name="casme2-5", datasets=("casme2",),
-               classes=tuple(CASME2_5), mapping=CASME2_5,
-               description="CASME II, five classes (fear and sadness excluded)")
+register = TASKS.register
+register("synthetic-5", Task, name="synthetic-5", classes=tuple(CASME2_5),
+         sources=(Source("synthetic", CASME2_5),),
+         description="synthetic CASME II-layout clips, CASME II's five classes")
+register("synthetic_macro-5", Task, name="synthetic_macro-5", classes=tuple(CASME2_5),
+         sources=(Source("synthetic_macro", CASME2_5),),
+         description="synthetic macro-expressions (4x the motion), a stand-in for CK+ pretraining")
+register("casme2-5", Task, name="casme2-5", classes=tuple(CASME2_5),
+         sources=(Source("casme2", CASME2_5, {"release": "2014"}),),
+         description="CASME II, 2014 labels, five classes (fear and sadness excluded)")
+register("casme2-3", Task, name="casme2-3", classes=MEGC_CLASSES, members=MEGC_LIST,
+         frames=MEGC_FRAMES, sources=(Source("casme2", CASME2_3),),
+         description="CASME II part of the MEGC 2019 composite list, three classes")
+register("samm-3", Task, name="samm-3", classes=MEGC_CLASSES, members=MEGC_LIST,
+         frames=MEGC_FRAMES, sources=(Source("samm", SAMM_3),),
+         description="SAMM part of the MEGC 2019 composite list, three classes")
+register("smic-3", Task, name="smic-3", classes=MEGC_CLASSES, members=MEGC_LIST,
+         frames=MEGC_FRAMES, sources=(Source("smic", SMIC_3),),
+         description="SMIC-HS part of the MEGC 2019 composite list, three classes")
+register("composite-3", Task, name="composite-3", classes=MEGC_CLASSES, members=MEGC_LIST,
+         frames=MEGC_FRAMES,
+         sources=(Source("casme2", CASME2_3), Source("samm", SAMM_3), Source("smic", SMIC_3)),
+         description="MEGC 2019 composite (CASME II + SAMM + SMIC-HS), three classes, LOSO "
+                     "over (dataset, subject)")
+register("mmew-4", Task, name="mmew-4", classes=("negative", "positive", "surprise", "others"),
+         sources=(Source("mmew", MMEW_4),),
+         description="MMEW micro-expressions, four classes (anger, disgust, fear, sadness "
+                     "negative)")
+register("mmew-6", Task, name="mmew-6", classes=tuple(MMEW_6), sources=(Source("mmew", MMEW_6),),
+         description="MMEW micro-expressions, six classes (anger excluded)")
+register("casme3-7", Task, name="casme3-7", classes=tuple(CASME3_7), frames=CASME3_FRAMES,
+         sources=(Source("casme3", CASME3_7),),
+         description="CAS(ME)^3 part A, the sheet's seven emotions")
+register("casme3-4", Task, name="casme3-4", classes=("negative", "positive", "surprise", "others"),
+         frames=CASME3_FRAMES, sources=(Source("casme3", CASME3_4),),
+         description="CAS(ME)^3 part A, four classes (anger, disgust, fear, sad negative)")
+register("casme3-3", Task, name="casme3-3", classes=MEGC_CLASSES, frames=CASME3_FRAMES,
+         sources=(Source("casme3", CASME3_3),),
+         description="CAS(ME)^3 part A, three classes (the four less others)")
+register("ckplus-7", Task, name="ckplus-7", classes=tuple(dict.fromkeys(CKPLUS_7.values())),
+         frames=FrameRules(require_apex_within=False), sources=(Source("ckplus", CKPLUS_7),),
+         description="CK+ labelled sequences, seven emotions (pretraining); first frame = "
+                     "onset = offset, last frame = apex")

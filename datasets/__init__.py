@@ -6,4 +6,12 @@ DATASETS = Registry("dataset", entry_point_group="mer_bench.datasets")
 register = DATASETS.register
 
 register("synthetic", "datasets.synthetic:Synthetic")
+# Larger motions, other subjects: stands in for CK+ to exercise pretraining and transfer.
+register("synthetic_macro", "datasets.synthetic:Synthetic", name="synthetic_macro", seed=1,
+         subjects=8, clips_per_subject=5, motion_scale=4.0)
 register("casme2", "datasets.casme2:CASME2")
+register("samm", "datasets.samm:SAMM")
+register("smic", "datasets.smic:SMIC")
+register("mmew", "datasets.mmew:MMEW")
+register("casme3", "datasets.casme3:CASME3")
+register("ckplus", "datasets.ckplus:CKPlus")

@@ -1,75 +1,102 @@
 """CASME II (Yan et al. 2014) as it ships: `sub01/EP02_01f/img46.jpg` and a coding sheet.
 
-Both the 2014 coding sheet and the 2019 re-release (an extra `Objective Classes` column and
-three relabelled clips) load; which file is used is the adapter's `sheet` argument, and its
-hash is part of every job key.
+The root is the folder of the subject folders (`CASME2_RAW_selected`). Both coding sheets
+load: the 2014 sheet (`CASME2-coding-20140508.xlsx`) and the 2019 re-release
+(`CASME2-coding-20190701.xlsx`: an extra `Objective Classes` column, three clips relabelled).
+A task names the release whose labels it uses (`release="2014"`); the release is told by the
+sheet's columns, not its file name. The sheet is looked for in the root, its parent and
+$MER_BENCH_ANNOTATIONS unless given; its hash is part of every job key.
+
+Rules: an apex written as "/" is left missing (tasks exclude such clips); the shared frame
+and duplicate rules of `datasets.sheets` apply and are noted.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from datasets.clip import Clip
+from datasets.clip import Clip, Note
 from datasets.errors import DatasetError
-from datasets.sheets import file_digest, frame_number, read_sheet
+from datasets.sheets import (RowReader, SheetDataset, annotation_folders, file_digest,
+                             find_annotation, read_sheet)
 
 COLUMNS = ("Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Estimated Emotion")
+RELEASE_2019_COLUMN = "Objective Classes"
+RELEASES = ("2014", "2019")
+SUBJECT_NOT_A_NUMBER = "subject is not a number"
+LAYOUT = "ROOT/sub01/EP02_01f/img46.jpg (the CASME II subject folders sub01 ... sub26)"
 
 
-class CASME2:
-    """Reads the coding sheet into clips; the sheet is found in the root unless given."""
+class CASME2(SheetDataset):
+    """Reads the coding sheet into clips; the sheet is found unless given."""
 
     name = "casme2"
-    synthetic = False
-    sheet_glob = "CASME2-coding-*.xlsx"
+    sheet_glob = "CASME2-coding-*.xls*"
 
-    def __init__(self, root: str | Path, sheet: str | Path | None = None):
+    def __init__(self, root: str | Path, sheet: str | Path | None = None,
+                 release: str | None = None):
         self.root = Path(root)
-        if not self.root.is_dir():
-            raise DatasetError(
-                f"{self.name}: data root {self.root} is not a folder; expected the CASME II "
-                f"subject folders (sub01, sub02, ...) and the coding sheet {self.sheet_glob}"
-            )
+        if release is not None and release not in RELEASES:
+            raise ValueError(f"{self.name}: release {release!r}; choose from {RELEASES}")
+        self._require_root(f"{LAYOUT} and the coding sheet {self.sheet_glob}")
+        self.release = release
         self.sheet = Path(sheet) if sheet else self._find_sheet()
 
     def _find_sheet(self) -> Path:
-        for folder in (self.root, self.root.parent):
-            found = sorted(folder.glob(self.sheet_glob))
-            if found:
-                return found[-1]
-        raise DatasetError(
-            f"{self.name}: no coding sheet matching {self.sheet_glob} in {self.root} or its "
-            "parent; pass the sheet explicitly"
-        )
+        found = find_annotation(self.name, "CASME II coding sheet", (self.sheet_glob,),
+                                annotation_folders(self.root), LAYOUT)
+        by_release = {release_of(path): path for path in reversed(found)}
+        wanted = self.release or ("2014" if "2014" in by_release else "2019")
+        if wanted not in by_release:
+            raise DatasetError(
+                f"{self.name}: this task uses the {wanted} CASME II labels, but the coding "
+                f"sheet(s) found ({', '.join(map(str, found))}) are the "
+                f"{' and '.join(sorted(by_release))} release; add the {wanted} sheet "
+                f"(CASME2-coding-{'20140508' if wanted == '2014' else '20190701'}.xlsx)"
+            )
+        return by_release[wanted]
 
     def annotation_version(self) -> str:
         return file_digest(self.sheet)
 
-    def clips(self) -> list[Clip]:
+    def _read(self) -> tuple[list[Clip], list[Note]]:
         sheet = read_sheet(self.sheet, COLUMNS)
-        clips = []
-        for index, row in sheet.iterrows():
-            row_number = int(index) + 2  # 1-based, after the header row, as a spreadsheet shows
-            subject = f"sub{int(row['Subject']):02d}"
-            filename = str(row["Filename"])
-            onset, offset = frame_number(row["OnsetFrame"]), frame_number(row["OffsetFrame"])
-            if onset is None or offset is None:
-                raise DatasetError(
-                    f"{self.name}: {self.sheet} row {row_number} ({subject} {filename}): onset "
-                    f"and offset must be frame numbers, got {row['OnsetFrame']!r}, "
-                    f"{row['OffsetFrame']!r}"
-                )
-            clips.append(
-                Clip(
-                    dataset=self.name,
-                    subject=subject,
-                    clip=filename,
-                    emotion=str(row["Estimated Emotion"]),
-                    onset=onset,
-                    apex=frame_number(row["ApexFrame"]),
-                    offset=offset,
-                    frame_template=str(self.root / subject / filename / "img{n}.jpg"),
-                    row=row_number,
-                )
-            )
-        return clips
+        if self.release == "2019" and RELEASE_2019_COLUMN not in sheet.frame.columns:
+            raise DatasetError(f"{self.name}: {self.sheet} lacks column {RELEASE_2019_COLUMN!r}"
+                               " of the 2019 release that this task asks for")
+        reader = RowReader(sheet)
+        for row, cells in sheet.rows():
+            filename = str(cells["Filename"])
+            subject = _subject(cells["Subject"])
+            if subject is None:
+                reader.note(f"{self.name}/{cells['Subject']}/{filename}", "dropped",
+                            SUBJECT_NOT_A_NUMBER, f"{sheet.where(row)}: {cells['Subject']!r}")
+                continue
+            key = f"{self.name}/{subject}/{filename}"
+            frames = reader.frames(key, row, cells["OnsetFrame"], cells["ApexFrame"],
+                                   cells["OffsetFrame"])
+            if frames is None:
+                continue
+            onset, apex, offset = frames
+            reader.add(Clip(self.name, subject, filename, str(cells["Estimated Emotion"] or ""),
+                            onset, apex, offset,
+                            str(self.root / subject / filename / "img{n}.jpg"), row))
+        clips, notes = reader.finish()
+        self._require_some(sorted({self.root / c.subject for c in clips}), LAYOUT)
+        return clips, notes
+
+
+def _subject(value: object) -> str | None:
+    """'01', 1, 1.0 or 'sub01' -> 'sub01' (the subject folder's name)."""
+    text = str(value).strip().lower().removeprefix("sub")
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return f"sub{int(number):02d}" if number == int(number) else None
+
+
+def release_of(path: Path) -> str:
+    """'2019' when the sheet has the 2019 re-release's Objective Classes column, else '2014'."""
+    sheet = read_sheet(path, COLUMNS)
+    return "2019" if RELEASE_2019_COLUMN in sheet.frame.columns else "2014"

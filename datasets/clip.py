@@ -37,3 +37,20 @@ class Clip:
 
     def frame_path(self, number: int) -> Path:
         return Path(self.frame_template.format(n=number))
+
+
+@dataclass(frozen=True)
+class Note:
+    """One rule an adapter (or a task) applied to one clip or annotation row, by name.
+
+    `action` says what happened: "dropped" (the row became no clip), "repaired" (a value was
+    changed), "fell back" (a value the annotation lacks was filled in by a stated rule),
+    "relabelled" (a task's list gave the label) or "kept" (flagged, used as written). `rule`
+    is the same text for every clip it hits, so it can be counted; `detail` says which row and
+    which values.
+    """
+
+    clip_key: str
+    action: str
+    rule: str
+    detail: str = ""

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
@@ -139,18 +140,23 @@ class PrepareReport:
     prepared: int = 0
     cached: int = 0
     failed: dict[str, str] = field(default_factory=dict)  # clip key -> reason
+    seconds: list[float] = field(default_factory=list)  # per clip prepared now
 
     def summary(self) -> str:
         text = f"{self.prepared} prepared, {self.cached} cached, {len(self.failed)} failed"
+        if self.seconds:
+            text += f" (median {np.median(self.seconds):.2f} s per clip prepared)"
         return text + "".join(f"\n  failed {key}: {why}" for key, why in self.failed.items())
 
 
-def _prepare_one(cache: BundleCache, clip: Clip) -> tuple[str, str | None, bool, str | None]:
+def _prepare_one(cache: BundleCache, clip: Clip) -> tuple[str, str | None, float | None, str | None]:
+    """(clip key, bundle key, seconds if made now else None, failure reason)."""
+    started = time.perf_counter()
     try:
         key, made = cache.ensure(clip)
-        return clip.key, key, made, None
+        return clip.key, key, time.perf_counter() - started if made else None, None
     except ClipError as error:
-        return clip.key, None, False, f"{error.problem}" + (f" ({error.path})" if error.path else "")
+        return clip.key, None, None, error.problem + (f" ({error.path})" if error.path else "")
 
 
 def prepare_clips(clips: list[Clip], cache: BundleCache, workers: int = 1,
@@ -166,13 +172,14 @@ def prepare_clips(clips: list[Clip], cache: BundleCache, workers: int = 1,
     else:
         results = _collect((_prepare_one(cache, clip) for clip in clips), bar)
     bar.close()
-    for clip_key, key, made, reason in results:
+    for clip_key, key, seconds, reason in results:
         if reason is not None:
             report.failed[clip_key] = reason
             continue
         report.keys[clip_key] = key
-        if made:
+        if seconds is not None:
             report.prepared += 1
+            report.seconds.append(seconds)
         else:
             report.cached += 1
     return report

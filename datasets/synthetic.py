@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from datasets.casme2 import CASME2
+from datasets.errors import DatasetError
 from datasets.synthetic_frames import SHEET_NAME, SyntheticSpec, generate
 
 
@@ -19,5 +20,8 @@ class Synthetic(CASME2):
 
     def __init__(self, root: str | Path, name: str = "synthetic", **spec: object):
         self.name = name
-        generate(Path(root), SyntheticSpec(**spec))
+        try:
+            generate(Path(root), SyntheticSpec(**spec))
+        except FileExistsError as error:
+            raise DatasetError(f"{name}: {error}") from error
         super().__init__(root, sheet=Path(root) / SHEET_NAME)

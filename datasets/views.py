@@ -31,10 +31,36 @@ def flow_strain_28(bundle: dict) -> np.ndarray:
     return cv2.resize(stack, (28, 28), interpolation=cv2.INTER_AREA).transpose(2, 0, 1)
 
 
+def _min_max(image: np.ndarray) -> np.ndarray:
+    low, high = float(image.min()), float(image.max())
+    return (image - low) / (high - low) if high > low else np.zeros_like(image)
+
+
+def _blocks(face: np.ndarray, grid: int = 4, size: int = 48) -> list[np.ndarray]:
+    step = face.shape[0] // grid
+    return [cv2.resize(face[r * step:(r + 1) * step, c * step:(c + 1) * step], (size, size))
+            for r in range(grid) for c in range(grid)]
+
+
+def skd_tstsan_38(bundle: dict) -> np.ndarray:
+    """SKD-TSTSAN's 38 x 48 x 48 input, each image min-max scaled to [0, 1].
+
+    0 apex face, 1 onset face, 2-17 apex 4x4 blocks (row-major), 18-33 onset blocks, 34-35
+    flow onset->apex (u, v), 36-37 flow apex->offset. Resizing is OpenCV's default (bilinear).
+    """
+    onset, apex = (bundle["faces"][i].astype(np.float32) for i in (0, 1))
+    images = [cv2.resize(apex, (48, 48)), cv2.resize(onset, (48, 48)),
+              *_blocks(apex), *_blocks(onset)]
+    for flow in bundle["flows"]:
+        images += [cv2.resize(flow[..., 0], (48, 48)), cv2.resize(flow[..., 1], (48, 48))]
+    return np.stack([_min_max(image) for image in images]).astype(np.float32)
+
+
 VIEWS: dict[str, Callable[[dict], np.ndarray]] = {
     "faces": faces,
     "flows": flows,
     "flow_strain_28": flow_strain_28,
+    "skd_tstsan_38": skd_tstsan_38,
 }
 
 

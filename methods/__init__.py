@@ -11,3 +11,13 @@ register = METHODS.register
 register("majority", "methods.sanity:Majority")
 register("stratified", "methods.sanity:StratifiedRandom")
 register("ststnet", "methods.ststnet:STSTNet")
+
+# SKD-TSTSAN and the rows of the paper's Table 5 (ablation), all from one builder.
+register("skd_tstsan", "methods.skd_tstsan:SKDTSTSANMethod")
+register("skd_tstsan.base", "methods.skd_tstsan:SKDTSTSANMethod", mag=False, eca=False, tsm=False, skd=False)
+register("skd_tstsan.mag", "methods.skd_tstsan:SKDTSTSANMethod", mag=True, eca=False, tsm=False, skd=False)
+register("skd_tstsan.eca", "methods.skd_tstsan:SKDTSTSANMethod", mag=False, eca=True, tsm=False, skd=False)
+register("skd_tstsan.tsm", "methods.skd_tstsan:SKDTSTSANMethod", mag=False, eca=False, tsm=True, skd=False)
+register("skd_tstsan.mag_eca", "methods.skd_tstsan:SKDTSTSANMethod", mag=True, eca=True, tsm=False, skd=False)
+register("skd_tstsan.mag_tsm", "methods.skd_tstsan:SKDTSTSANMethod", mag=True, eca=False, tsm=True, skd=False)
+register("skd_tstsan.mag_eca_tsm", "methods.skd_tstsan:SKDTSTSANMethod", mag=True, eca=True, tsm=True, skd=False)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SELECTION_RULES = ("last",)
+SELECTION_RULES = ("last", "val", "oracle")  # see methods/training.py
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class FitContext:
     budget: int | None = None  # training iterations; None: the method's own default
     selection: str = "last"
     device: str = "cpu"
+    init_weights: str | None = None  # a pretraining checkpoint to start from
 
 
 class Method(ABC):
@@ -39,6 +40,10 @@ class Method(ABC):
 
     version: str = "1"
     views: tuple[str, ...] = ()
+
+    def pretrain(self, train: Split, context: FitContext) -> dict:
+        """Trains on a whole pretraining task; returns the state to start folds from."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be pretrained")
 
     @abstractmethod
     def fit_predict(self, train: Split, test: Split, context: FitContext) -> dict[str, np.ndarray]:

@@ -1,0 +1,81 @@
+"""Speed and memory of SKD-TSTSAN on this machine (pytest-benchmark).
+
+Run with timings: `python -m pytest tests/benchmarks --benchmark-enable`. In the normal test
+run (benchmarks disabled) each body still runs once, so the code here is always exercised.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from methods import METHODS
+
+BATCH = 16
+
+
+@pytest.fixture
+def step_parts():
+    torch.manual_seed(0)
+    method = METHODS.build("skd_tstsan")
+    model = method.build_model(5).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.99),
+                                 weight_decay=5e-4)
+    inputs = torch.rand(BATCH, 38, 48, 48)
+    targets = torch.randint(0, 5, (BATCH,))
+    return method, model, optimizer, inputs, targets, torch.full((5,), 0.2)
+
+
+def test_training_step_batch16_cpu(benchmark, step_parts):
+    method, model, optimizer, inputs, targets, weights = step_parts
+
+    def step():
+        loss = method.loss(model, inputs, targets, weights)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    benchmark.extra_info["threads"] = torch.get_num_threads()
+    loss = benchmark.pedantic(step, rounds=5, warmup_rounds=1)
+    assert torch.isfinite(torch.tensor(loss))
+
+
+def test_inference_batch16_cpu(benchmark, step_parts):
+    _, model, _, inputs, _, _ = step_parts
+    model.eval()
+
+    def infer():
+        with torch.no_grad():
+            return model(inputs)["final"]
+
+    logits = benchmark(infer)
+    assert logits.shape == (BATCH, 5)
+
+
+PEAK = """
+import json, resource, sys, torch
+from methods import METHODS
+method = METHODS.build("skd_tstsan"); model = method.build_model(5).train()
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+x, y, w = torch.rand(16, 38, 48, 48), torch.randint(0, 5, (16,)), torch.full((5,), 0.2)
+for _ in range(int(sys.argv[1])):
+    loss = method.loss(model, x, y, w); opt.zero_grad(); loss.backward(); opt.step()
+print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+"""
+
+
+def peak_mb(steps: int) -> float:
+    done = subprocess.run([sys.executable, "-c", PEAK, str(steps)], capture_output=True,
+                          text=True, timeout=300, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def test_peak_memory_of_training_steps():
+    """Peak resident memory of a fresh process: three training steps at batch 16, and the
+    same process with the model built but no step (the difference is what training costs)."""
+    idle, training = peak_mb(0), peak_mb(3)
+    print(f"peak RSS: {training:.0f} MB training, {idle:.0f} MB built but idle")
+    assert idle <= training < 4096

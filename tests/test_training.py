@@ -1,0 +1,107 @@
+"""The shared loop: selection rules, and every Table 5 variant training on the synthetic data."""
+
+import numpy as np
+import pytest
+import torch
+
+from methods import METHODS
+from methods.base import FitContext, Split
+from methods.training import EpochSelector, TorchMethod, class_weights, validation_split
+from tests.test_skd_tstsan import TABLE5
+
+
+def test_validation_split_takes_whole_training_subjects():
+    subjects = tuple(f"d/s{i % 10}" for i in range(100))
+    keep, held = validation_split(subjects, seed=4)
+    held_subjects = {subjects[i] for i in held}
+    assert len(held_subjects) == 2  # a fifth of ten
+    assert not held_subjects & {subjects[i] for i in keep}
+    assert sorted(np.concatenate([keep, held]).tolist()) == list(range(100))
+    assert validation_split(subjects, seed=4)[1].tolist() == held.tolist()  # seeded
+
+
+def test_class_weights_are_inverse_frequency_summing_to_one():
+    weights = class_weights(np.array([0, 0, 0, 1, 2, 2]), 4).numpy()
+    assert weights == pytest.approx(np.array([1 / 3, 1, 1 / 2, 0]) / (1 / 3 + 1 + 1 / 2))
+
+
+class Linear(TorchMethod):
+    views = ("x",)
+
+    def build_model(self, num_classes):
+        return torch.nn.Linear(2, num_classes)
+
+
+def blobs(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    x = (rng.normal(size=(n, 2)) + 8 * labels[:, None]).astype(np.float32)  # separable
+    return x, labels
+
+
+def test_oracle_selection_stops_at_perfect_test_accuracy():
+    x, y = blobs()
+    method = Linear()
+    selector = EpochSelector(torch.from_numpy(x), y)
+    torch.manual_seed(0)
+    model = method.fit(method.build_model(2), torch.from_numpy(x), y, 2, 2000, 0,
+                       torch.device("cpu"), selector)
+    assert selector.best_accuracy == 1.0
+    assert selector.best_iteration < 2000  # stopped as soon as it was perfect
+    assert (model(torch.from_numpy(x)).argmax(1).numpy() == y).all()
+
+
+def test_epoch_selector_prefers_the_later_epoch_on_ties():
+    x, y = blobs(8)
+    selector = EpochSelector(torch.from_numpy(x), y)
+    model = torch.nn.Linear(2, 2)
+    selector.observe(model, torch.device("cpu"), 10)
+    with torch.no_grad():
+        model.bias += 0.0  # same predictions, later epoch
+    selector.observe(model, torch.device("cpu"), 20)
+    assert selector.best_iteration == 20
+
+
+def test_only_the_oracle_rule_reads_test_labels():
+    x, y = blobs()
+    train = Split({"x": x[:48]}, y[:48], tuple(f"d/s{i % 6}" for i in range(48)), ("c",) * 48)
+    test = Split({"x": x[48:]}, None, ("d/s9",) * 16, ("c",) * 16)
+    for rule in ("last", "val"):
+        logits = Linear().fit_predict(train, test, FitContext(2, seed=0, budget=20, selection=rule))
+        assert logits["final"].shape == (16, 2)
+    with pytest.raises(ValueError, match="oracle rule selects on the held-out labels"):
+        Linear().fit_predict(train, test, FitContext(2, seed=0, budget=20, selection="oracle"))
+
+
+@pytest.fixture(scope="module")
+def synthetic_batch(_prepared_synthetic):
+    from benchmark.runner import RunConfig, prepare_task
+    from datasets.views import build_view
+
+    config = RunConfig(results=_prepared_synthetic, progress=False)
+    prepared = prepare_task("synthetic-5", config)
+    samples = prepared.data.samples[:12]
+    bundles = [config.cache.load(prepared.bundle_keys[s.clip.key]) for s in samples]
+    return (torch.from_numpy(build_view("skd_tstsan_38", bundles)),
+            torch.tensor([s.label for s in samples]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", TABLE5)
+def test_each_variant_trains_on_synthetic_data(name, synthetic_batch):
+    inputs, targets = synthetic_batch
+    method = METHODS.build(name)
+    torch.manual_seed(0)
+    model = method.build_model(5).train()
+    weights = torch.full((5,), 0.2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(4):
+        loss = method.loss(model, inputs, targets, weights)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+    heads = model.eval()(inputs[:2])
+    assert set(heads) == ({"final", "ac1", "ac2"} if method.switches.skd else {"final"})
