@@ -197,6 +197,7 @@ class SKDTSTSANMethod(TorchMethod):
     version = "1"
     views = ("skd_tstsan_38",)
     final_layers = ("classifier.", "auxiliary_classifiers.")  # the three final linear layers
+    memory_format = torch.channels_last
     recipe = Recipe(iterations=200, batch_size=16, lr=1e-3, betas=(0.9, 0.99),
                     weight_decay=5e-4)
 

@@ -64,13 +64,15 @@ def final_logits(output: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor
 
 @torch.no_grad()
 def predict(model: nn.Module, inputs: torch.Tensor, device: torch.device,
-            batch_size: int = 256) -> dict[str, np.ndarray]:
+            batch_size: int = 256,
+            memory_format: torch.memory_format = torch.contiguous_format) -> dict[str, np.ndarray]:
     """Logits of every head the model returns, in eval mode, on the CPU as float64 arrays."""
     was_training = model.training
     model.eval()
     heads: dict[str, list[np.ndarray]] = {}
     for start in range(0, len(inputs), batch_size):
-        output = model(inputs[start : start + batch_size].to(device))
+        batch = inputs[start : start + batch_size].to(device)
+        output = model(batch.contiguous(memory_format=memory_format))
         output = output if isinstance(output, dict) else {"final": output}
         for name, logits in output.items():
             heads.setdefault(name, []).append(logits.float().cpu().numpy())
@@ -84,13 +86,15 @@ class EpochSelector:
 
     inputs: torch.Tensor
     labels: np.ndarray
+    memory_format: torch.memory_format = torch.contiguous_format
     best_accuracy: float = -1.0
     best_state: dict | None = None
     best_iteration: int = 0
 
     def observe(self, model: nn.Module, device: torch.device, iteration: int) -> bool:
         """Scores this epoch; returns True when training should stop (accuracy 1.0)."""
-        predicted = predict(model, self.inputs, device)["final"].argmax(1)
+        predicted = predict(model, self.inputs, device,
+                            memory_format=self.memory_format)["final"].argmax(1)
         accuracy = float((predicted == self.labels).mean())
         if accuracy >= self.best_accuracy:
             self.best_accuracy, self.best_iteration = accuracy, iteration
@@ -109,6 +113,8 @@ class TorchMethod(Method):
     """
 
     recipe = Recipe()
+    # channels_last makes small-channel convs markedly faster on CPU (oneDNN); same math.
+    memory_format: torch.memory_format = torch.contiguous_format
     final_layers: tuple[str, ...] = ("classifier.",)  # not transferred from a pretraining task
 
     def build_model(self, num_classes: int) -> nn.Module:
@@ -135,7 +141,8 @@ class TorchMethod(Method):
         model.train()
         for step, index in enumerate(batch_indices(len(labels), batch_size, iterations, seed), 1):
             batch = torch.as_tensor(index)
-            loss = self.loss(model, inputs[batch].to(device), targets[batch].to(device), weights)
+            x = inputs[batch].to(device).contiguous(memory_format=self.memory_format)
+            loss = self.loss(model, x, targets[batch].to(device), weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -149,7 +156,7 @@ class TorchMethod(Method):
     def pretrain(self, train: Split, context: FitContext) -> dict:
         device = pick_device(context.device)
         torch.manual_seed(context.seed)
-        model = self.build_model(context.num_classes).to(device)
+        model = self.build_model(context.num_classes).to(device, memory_format=self.memory_format)
         iterations = context.budget if context.budget is not None else self.recipe.iterations
         self.fit(model, self.inputs(train), train.labels, context.num_classes, iterations,
                  context.seed, device)
@@ -170,20 +177,20 @@ class TorchMethod(Method):
         model = self.build_model(context.num_classes)
         if context.init_weights:
             self.start_from(model, context.init_weights)
-        model = model.to(device)
+        model = model.to(device, memory_format=self.memory_format)
         iterations = context.budget if context.budget is not None else self.recipe.iterations
         inputs, labels, selector = self.inputs(train), train.labels, None
         if context.selection == "oracle":
             if test.labels is None:
                 raise ValueError("the oracle rule selects on the held-out labels; none given")
-            selector = EpochSelector(self.inputs(test), test.labels)
+            selector = EpochSelector(self.inputs(test), test.labels, self.memory_format)
         elif context.selection == "val":
             keep, held = validation_split(train.subjects, context.seed)
-            selector = EpochSelector(inputs[held], labels[held])
+            selector = EpochSelector(inputs[held], labels[held], self.memory_format)
             inputs, labels = inputs[keep], labels[keep]
         self.fit(model, inputs, labels, context.num_classes, iterations, context.seed, device,
                  selector)
-        return predict(model, self.inputs(test), device)
+        return predict(model, self.inputs(test), device, memory_format=self.memory_format)
 
 
 def validation_split(subjects: tuple[str, ...], seed: int,

@@ -20,10 +20,10 @@ BATCH = 16
 def step_parts():
     torch.manual_seed(0)
     method = METHODS.build("skd_tstsan")
-    model = method.build_model(5).train()
+    model = method.build_model(5).train().to(memory_format=method.memory_format)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.99),
                                  weight_decay=5e-4)
-    inputs = torch.rand(BATCH, 38, 48, 48)
+    inputs = torch.rand(BATCH, 38, 48, 48).contiguous(memory_format=method.memory_format)
     targets = torch.randint(0, 5, (BATCH,))
     return method, model, optimizer, inputs, targets, torch.full((5,), 0.2)
 
@@ -58,9 +58,11 @@ def test_inference_batch16_cpu(benchmark, step_parts):
 PEAK = """
 import json, resource, sys, torch
 from methods import METHODS
-method = METHODS.build("skd_tstsan"); model = method.build_model(5).train()
+method = METHODS.build("skd_tstsan")
+model = method.build_model(5).train().to(memory_format=method.memory_format)
 opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-x, y, w = torch.rand(16, 38, 48, 48), torch.randint(0, 5, (16,)), torch.full((5,), 0.2)
+x = torch.rand(16, 38, 48, 48).contiguous(memory_format=method.memory_format)
+y, w = torch.randint(0, 5, (16,)), torch.full((5,), 0.2)
 for _ in range(int(sys.argv[1])):
     loss = method.loss(model, x, y, w); opt.zero_grad(); loss.backward(); opt.step()
 print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
