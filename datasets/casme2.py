@@ -17,13 +17,12 @@ from pathlib import Path
 
 from datasets.clip import Clip, Note
 from datasets.errors import DatasetError
-from datasets.sheets import (RowReader, SheetDataset, annotation_folders, file_digest,
+from datasets.sheets import (RowReader, SheetDataset, annotation_folders,
                              find_annotation, read_sheet)
 
 COLUMNS = ("Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Estimated Emotion")
 RELEASE_2019_COLUMN = "Objective Classes"
 RELEASES = ("2014", "2019")
-SUBJECT_NOT_A_NUMBER = "subject is not a number"
 LAYOUT = "ROOT/sub01/EP02_01f/img46.jpg (the CASME II subject folders sub01 ... sub26)"
 
 
@@ -56,9 +55,6 @@ class CASME2(SheetDataset):
             )
         return by_release[wanted]
 
-    def annotation_version(self) -> str:
-        return file_digest(self.sheet)
-
     def _read(self) -> tuple[list[Clip], list[Note]]:
         sheet = read_sheet(self.sheet, COLUMNS)
         if self.release == "2019" and RELEASE_2019_COLUMN not in sheet.frame.columns:
@@ -67,10 +63,8 @@ class CASME2(SheetDataset):
         reader = RowReader(sheet)
         for row, cells in sheet.rows():
             filename = str(cells["Filename"])
-            subject = _subject(cells["Subject"])
+            subject = reader.subject(self.name, row, cells, _subject)
             if subject is None:
-                reader.note(f"{self.name}/{cells['Subject']}/{filename}", "dropped",
-                            SUBJECT_NOT_A_NUMBER, f"{sheet.where(row)}: {cells['Subject']!r}")
                 continue
             key = f"{self.name}/{subject}/{filename}"
             frames = reader.frames(key, row, cells["OnsetFrame"], cells["ApexFrame"],

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from datasets.clip import Clip, Note
-from datasets.sheets import (RowReader, SheetDataset, annotation_folders, file_digest,
+from datasets.sheets import (RowReader, SheetDataset, annotation_folders,
                              find_annotation, frame_number, read_sheet)
 
 COLUMNS = ("Subject", "Filename", "Onset", "Apex", "Offset", "emotion")
@@ -37,9 +37,6 @@ class CASME3(SheetDataset):
             self.name, "CAS(ME)^3 part A label sheet", (self.sheet_glob,),
             annotation_folders(self.root), LAYOUT)[-1]
         self.sheet_name = sheet_name
-
-    def annotation_version(self) -> str:
-        return file_digest(self.sheet)
 
     def _read(self) -> tuple[list[Clip], list[Note]]:
         sheet = read_sheet(self.sheet, COLUMNS, sheet_name=self.sheet_name, prefer=SHEET_NAME)

@@ -15,12 +15,11 @@ from pathlib import Path
 
 from datasets.clip import Clip, Note
 from datasets.errors import DatasetError
-from datasets.sheets import (RowReader, SheetDataset, annotation_folders, file_digest,
+from datasets.sheets import (RowReader, SheetDataset, annotation_folders,
                              find_annotation, read_sheet)
 
 COLUMNS = ("Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Estimated Emotion")
 FRAMES_FOLDER = "Micro_Expression"
-SUBJECT_NOT_A_NUMBER = "subject is not a number"
 FOLDER_CASE = "emotion folder named in another case than the sheet's emotion"
 LAYOUT = f"ROOT/{FRAMES_FOLDER}/<emotion>/S01-01-001/15.jpg"
 
@@ -41,9 +40,6 @@ class MMEW(SheetDataset):
             annotation_folders(self.root), LAYOUT)[0]
         self.sheet_name = sheet_name
 
-    def annotation_version(self) -> str:
-        return file_digest(self.sheet)
-
     def _read(self) -> tuple[list[Clip], list[Note]]:
         sheet = read_sheet(self.sheet, COLUMNS, sheet_name=self.sheet_name, prefer="micro")
         folders = {entry.name.lower(): entry.name
@@ -51,10 +47,8 @@ class MMEW(SheetDataset):
         reader = RowReader(sheet)
         for row, cells in sheet.rows():
             filename = str(cells["Filename"])
-            subject = _subject(cells["Subject"])
+            subject = reader.subject(self.name, row, cells, _subject)
             if subject is None:
-                reader.note(f"{self.name}/{cells['Subject']}/{filename}", "dropped",
-                            SUBJECT_NOT_A_NUMBER, f"{sheet.where(row)}: {cells['Subject']!r}")
                 continue
             key = f"{self.name}/{subject}/{filename}"
             frames = reader.frames(key, row, cells["OnsetFrame"], cells["ApexFrame"],

@@ -11,13 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from datasets.clip import Clip, Note
-from datasets.sheets import (RowReader, SheetDataset, annotation_folders, file_digest,
+from datasets.sheets import (RowReader, SheetDataset, annotation_folders,
                              find_annotation, read_sheet)
 
 COLUMNS = ("Subject", "Filename", "Onset Frame", "Apex Frame", "Offset Frame",
            "Estimated Emotion")
 SHEET_NAME = "MICRO_ONLY"
-SUBJECT_NOT_A_NUMBER = "subject is not a number"
 LAYOUT = "ROOT/006/006_1_2/006_05562.jpg (the SAMM subject folders 006 ... 037)"
 
 
@@ -34,18 +33,13 @@ class SAMM(SheetDataset):
             LAYOUT)[-1]
         self.sheet_name = sheet_name
 
-    def annotation_version(self) -> str:
-        return file_digest(self.sheet)
-
     def _read(self) -> tuple[list[Clip], list[Note]]:
         sheet = read_sheet(self.sheet, COLUMNS, sheet_name=self.sheet_name, prefer=SHEET_NAME)
         reader = RowReader(sheet)
         for row, cells in sheet.rows():
             filename = str(cells["Filename"])
-            subject = _subject(cells["Subject"])
+            subject = reader.subject(self.name, row, cells, _subject)
             if subject is None:
-                reader.note(f"{self.name}/{cells['Subject']}/{filename}", "dropped",
-                            SUBJECT_NOT_A_NUMBER, f"{sheet.where(row)}: {cells['Subject']!r}")
                 continue
             key = f"{self.name}/{subject}/{filename}"
             frames = reader.frames(key, row, cells["Onset Frame"], cells["Apex Frame"],

@@ -197,6 +197,9 @@ SPACES_STRIPPED = "spaces around a cell stripped"
 MIXED_CASE = "emotion written in another case than the dataset's other rows"
 
 
+SUBJECT_NOT_A_NUMBER = "subject is not a number"
+
+
 class RowReader:
     """Turns annotation rows into clips, applying the shared rules and noting each one.
 
@@ -241,6 +244,15 @@ class RowReader:
 
     def note(self, key: str, action: str, rule: str, detail: str = "") -> None:
         self.notes.append(Note(key, action, rule, detail))
+
+    def subject(self, dataset: str, row: int, cells: dict, parse) -> str | None:
+        """The subject folder `parse` makes of the row's Subject cell; None (and a "dropped"
+        note) when the cell is no subject number."""
+        subject = parse(cells["Subject"])
+        if subject is None:
+            self.note(f"{dataset}/{cells['Subject']}/{cells['Filename']}", "dropped",
+                      SUBJECT_NOT_A_NUMBER, f"{self.sheet.where(row)}: {cells['Subject']!r}")
+        return subject
 
     def add(self, clip: Clip, extra: list[Note] = ()) -> None:
         """Keeps the clip unless an earlier row is the same clip (then this row is dropped)."""
@@ -301,6 +313,10 @@ class SheetDataset:
 
     def _read(self) -> tuple[list[Clip], list[Note]]:
         raise NotImplementedError
+
+    def annotation_version(self) -> str:
+        """A hash of the sheet read, so relabelled sheets never mix in one table."""
+        return file_digest(self.sheet)
 
     def _require_root(self, expected: str) -> None:
         if not self.root.is_dir():

@@ -153,11 +153,19 @@ class TorchMethod(Method):
             selector.restore(model)
         return model
 
-    def pretrain(self, train: Split, context: FitContext) -> dict:
+    def _fresh_model(self, context: FitContext) -> tuple[nn.Module, torch.device, int]:
+        """A seeded new model (from the pretraining checkpoint if any), its device, budget."""
         device = pick_device(context.device)
         torch.manual_seed(context.seed)
-        model = self.build_model(context.num_classes).to(device, memory_format=self.memory_format)
+        model = self.build_model(context.num_classes)
+        if context.init_weights:
+            self.start_from(model, context.init_weights)
+        model = model.to(device, memory_format=self.memory_format)
         iterations = context.budget if context.budget is not None else self.recipe.iterations
+        return model, device, iterations
+
+    def pretrain(self, train: Split, context: FitContext) -> dict:
+        model, device, iterations = self._fresh_model(context)
         self.fit(model, self.inputs(train), train.labels, context.num_classes, iterations,
                  context.seed, device)
         return {name: value.cpu() for name, value in model.state_dict().items()}
@@ -172,13 +180,7 @@ class TorchMethod(Method):
                              f"missing {missing}, unexpected {unexpected}")
 
     def fit_predict(self, train: Split, test: Split, context: FitContext) -> dict[str, np.ndarray]:
-        device = pick_device(context.device)
-        torch.manual_seed(context.seed)
-        model = self.build_model(context.num_classes)
-        if context.init_weights:
-            self.start_from(model, context.init_weights)
-        model = model.to(device, memory_format=self.memory_format)
-        iterations = context.budget if context.budget is not None else self.recipe.iterations
+        model, device, iterations = self._fresh_model(context)
         inputs, labels, selector = self.inputs(train), train.labels, None
         if context.selection == "oracle":
             if test.labels is None:

@@ -49,3 +49,19 @@ def test_the_quick_grid_ships_with_the_package():
     grid = load_grid(resources.files("benchmark") / "grids" / "quick.toml")
     assert isinstance(grid, Grid) and grid.tasks == ("synthetic-5",)
     assert [m.name for m in grid.methods] == ["majority", "stratified", "ststnet"]
+
+
+def test_the_ablation_grid_holds_every_row_of_table5():
+    from benchmark.cli import grid_path
+    from tests.test_skd_tstsan import TABLE5
+
+    grid = load_grid(grid_path("ablation"))
+    assert sorted(m.name for m in grid.methods) == sorted(TABLE5)
+    assert len({m.budget for m in grid.methods}) == 1  # one budget: a fair comparison
+
+
+def test_an_unknown_grid_name_lists_the_shipped_ones():
+    from benchmark.cli import grid_path
+
+    with pytest.raises(ValueError, match="shipped grids: ablation, quick"):
+        grid_path("ablaton")

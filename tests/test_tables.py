@@ -61,3 +61,20 @@ def test_markdown_says_the_data_is_synthetic_and_missing_cells_say_missing():
     row_m = frame[frame.method == "m"].iloc[0]
     assert row_m["synthetic-5 (synthetic) UF1"] == "100.00"
     assert row_m["casme2-5 UF1"] == "missing"
+
+
+def test_ablation_table_puts_a_check_mark_per_switch_in_table5_order():
+    from benchmark.tables import ablation_frame, render_ablation
+
+    records = [record(fold, 0, [0, 1, 2], [0, 1, 1], method=m) for m in ("full", "base")
+               for fold in FOLDS]
+    runs = run_scores(records)
+    switches = {"full": dict(mag=True, eca=True, tsm=True, skd=True),
+                "base": dict(mag=False, eca=False, tsm=False, skd=False)}
+    frame = ablation_frame(runs, switches)
+    assert list(frame.columns[:5]) == ["method", "Mag", "ECA", "TSM", "SKD"]
+    assert frame.method.tolist() == ["base", "full"]  # fewest modules first, as the paper
+    assert frame.iloc[1][["Mag", "ECA", "TSM", "SKD"]].tolist() == ["✓"] * 4
+    assert frame.iloc[0][["Mag", "ECA", "TSM", "SKD"]].tolist() == [""] * 4
+    assert "SYNTHETIC" in render_ablation(runs, switches)
+    assert ablation_frame(runs, {}).empty

@@ -4,7 +4,6 @@ Run with timings: `python -m pytest tests/benchmarks --benchmark-enable`. In the
 run (benchmarks disabled) each body still runs once, so the code here is always exercised.
 """
 
-import json
 import subprocess
 import sys
 
