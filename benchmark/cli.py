@@ -1,4 +1,5 @@
-"""The command line: run grids, regenerate tables, list what is registered, prepare data.
+"""The command line: run grids, regenerate tables, list what is registered, prepare data,
+draw check sheets.
 
 With no arguments it runs the quick comparison on the synthetic default and prints the table.
 """
@@ -17,6 +18,7 @@ from benchmark.registry import RegistryError, load_plugin
 from benchmark.runner import RunConfig, prepare_task, run_grid
 from benchmark.tables import render_ablation, render_markdown, run_scores, write_tables
 from datasets.errors import DatasetError
+from datasets.preprocess import PreprocessSettings
 from datasets.sheets import ANNOTATIONS_ENV
 
 QUICK_GRID = "quick.toml"
@@ -35,10 +37,20 @@ def _common() -> argparse.ArgumentParser:
                         help="folder of annotation files kept apart from the datasets (the "
                              "MEGC 2019 list, the SMIC apex list, sheets); default: "
                              f"${ANNOTATIONS_ENV}, else each dataset's folder and its parent")
-    common.add_argument("--workers", type=int, default=1,
-                        help="worker processes for jobs (default 1: serial)")
+    common.add_argument("--workers", type=int, default=None,
+                        help="worker processes for jobs (default 1: serial); for `prepare`, "
+                             "the same as --prepare-workers")
     common.add_argument("--prepare-workers", type=int, default=os.cpu_count() or 1,
                         help="worker processes for preprocessing (default: one per CPU core)")
+    common.add_argument("--domains", type=int, default=2,
+                        help="temporal domains of the flows: 2 (default: onset->apex->offset), "
+                             "or D > 2: onset..offset interpolated to D+1 frames (the paper's "
+                             "Table 6: 5, 10); use with SKD-TSTSAN's segments=D")
+    common.add_argument("--detector", default="dlib",
+                        help="face detector: dlib (default) or retinaface (needs --detector-weights)")
+    common.add_argument("--detector-weights", metavar="PATH",
+                        help="RetinaFace weights: the Pytorch_Retinaface release's "
+                             "mobilenet0.25_Final.pth or Resnet50_Final.pth (never downloaded)")
     common.add_argument("--device", default="auto", help="torch device (default: cuda if present)")
     common.add_argument("--quiet", action="store_true", help="no progress output")
     return common
@@ -69,6 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
                          help="tasks: list every excluded clip and every rule applied, by clip")
     prepare = commands.add_parser("prepare", parents=[common], help="preprocess a task's clips")
     prepare.add_argument("--task", required=True)
+    check = commands.add_parser("check", parents=[common],
+                                help="draw a check sheet (PNG) of a task's crops and flows")
+    check.add_argument("--task", required=True)
+    check.add_argument("--per-class", type=int,
+                       help="clips per class, 0 for all (default 1; with --subject: all)")
+    check.add_argument("--subject", help="only this subject's clips (e.g. sub01)")
+    check.add_argument("--out", type=Path,
+                       help="the PNG to write (default: RESULTS/check/<task>[-<subject>].png)")
     return parser
 
 
@@ -81,8 +101,14 @@ def _config(args: argparse.Namespace) -> RunConfig:
         roots.append((name, folder))
     return RunConfig(results=args.results, data_roots=tuple(roots),
                      default_data_root=args.data_root, plugins=tuple(args.plugin),
-                     device=args.device, workers=args.workers,
-                     prepare_workers=args.prepare_workers, progress=not args.quiet)
+                     preprocess=_preprocess(args), device=args.device,
+                     workers=args.workers or 1, prepare_workers=args.prepare_workers,
+                     progress=not args.quiet)
+
+
+def _preprocess(args: argparse.Namespace) -> PreprocessSettings:
+    return PreprocessSettings(domains=args.domains, detector=args.detector,
+                              detector_weights=args.detector_weights)
 
 
 def grid_path(name: str) -> Path:
@@ -205,16 +231,39 @@ def _describe_task(name: str, config: RunConfig, verbose: bool = False) -> None:
 
 def command_prepare(args: argparse.Namespace) -> int:
     config = _config(args)
+    workers = args.workers if args.workers is not None else config.prepare_workers
     started = time.perf_counter()
-    prepared = prepare_task(args.task, config, config.prepare_workers, config.progress)
+    try:
+        prepared = prepare_task(args.task, config, workers, config.progress)
+    except KeyboardInterrupt:
+        print(f"{args.task}: interrupted; the bundles finished so far are kept, run the same "
+              "command again to resume", file=sys.stderr)
+        return 130
     elapsed = time.perf_counter() - started
     report = prepared.report
-    print(f"{args.task}: {report.summary()} in {elapsed:.1f} s")
+    clips = report.prepared + report.cached + len(report.failed)
+    print(f"{args.task}: {report.summary()}\n{clips} clips in {elapsed:.1f} s "
+          f"({clips / max(elapsed, 1e-9):.2f} clips/s, {workers} worker"
+          f"{'s' if workers != 1 else ''}; settings {config.preprocess.digest()}, "
+          f"domains {config.preprocess.domains})")
     return 1 if report.failed else 0
 
 
+def command_check(args: argparse.Namespace) -> int:
+    from benchmark.check_sheet import make_check_sheet
+
+    config = _config(args)
+    sheet = make_check_sheet(args.task, config, per_class=args.per_class, subject=args.subject,
+                             path=args.out)
+    print(f"{args.task}: check sheet of {len(sheet.rows)} clips ({len(sheet.failed)} failed to "
+          f"prepare) written to {sheet.path}")
+    for key, reason in sheet.failed.items():
+        print(f"  failed {key}: {reason}")
+    return 0
+
+
 COMMANDS = {"run": command_run, "tables": command_tables, "list": command_list,
-            "prepare": command_prepare}
+            "prepare": command_prepare, "check": command_check}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,14 +1,22 @@
 """Face detection backends. The box found on a clip's first frame crops every frame of it.
 
-dlib's HOG detector is the default: built into the dlib-bin wheel, offline, fast. The paper's
-RetinaFace is a second backend (a later addition); the backend name is part of the cache key.
+dlib's HOG detector is the default: built into the dlib-bin wheel, offline, fast. RetinaFace,
+the paper's detector, runs from a Pytorch_Retinaface checkpoint the user gives (nothing is
+downloaded). The backend and its options are part of the cache key, a weights file by the hash
+of its bytes: another checkpoint never reuses a bundle made with the first.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import NamedTuple
 
+import cv2
 import numpy as np
 
 
@@ -44,12 +52,126 @@ def detect_dlib(grey: np.ndarray) -> Box | None:
     return None
 
 
-DETECTORS = {"dlib": detect_dlib}
-
-
-def detect_face(grey: np.ndarray, backend: str) -> Box | None:
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """(mtime, size): a file replaced in place is loaded and hashed again."""
     try:
-        detect = DETECTORS[backend]
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size
+
+
+@lru_cache(maxsize=8)
+def _sha256(path: str, stamp: tuple[int, int]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a weights file, computed once per process (per file version)."""
+    path = Path(path).resolve()
+    stamp = _stamp(path)
+    if stamp is None or not path.is_file():
+        from datasets.retinaface import weights_not_found
+
+        raise weights_not_found(path)
+    return _sha256(str(path), stamp)
+
+
+@lru_cache(maxsize=4)
+def _cached_retinaface(path: str, network: str | None, stamp: tuple[int, int] | None):
+    from datasets.retinaface import load_retinaface
+
+    return load_retinaface(path, network)
+
+
+def retinaface_network(weights: str | Path, network: str | None = None):
+    """The loaded network, once per process and file version: every clip's onset frame uses it."""
+    path = Path(weights).resolve()
+    return _cached_retinaface(str(path), network, _stamp(path))
+
+
+def detect_retinaface(grey: np.ndarray, weights: str | Path | None = None,
+                      network: str | None = None, confidence: float = 0.9,
+                      nms: float = 0.4) -> Box | None:
+    """The most confident face. Not the largest, as for dlib: a clip shows one subject, and
+    RetinaFace scores faces where HOG does not; a looser box beside the face can survive NMS
+    and would win on size. Grey frames are repeated into three BGR channels."""
+    if weights is None:
+        raise ValueError(_NEEDS_WEIGHTS)
+    net = retinaface_network(weights, network)
+    from datasets.retinaface import detect_faces
+
+    colour = grey.ndim == 3 and grey.shape[2] == 3
+    image = grey if colour else cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+    boxes, _ = detect_faces(net, image, confidence, nms)
+    height, width = image.shape[:2]
+    for x1, y1, x2, y2 in boxes.tolist():  # best first
+        box = Box(max(math.floor(x1), 0), max(math.floor(y1), 0),
+                  min(math.ceil(x2), width), min(math.ceil(y2), height))
+        if box.right - box.left > 1 and box.bottom - box.top > 1:
+            return box
+    return None
+
+
+_NEEDS_WEIGHTS = ("the retinaface detector needs its weights file: detector_weights=PATH "
+                  "(--detector-weights PATH), the Pytorch_Retinaface release's "
+                  "mobilenet0.25_Final.pth or Resnet50_Final.pth; nothing is downloaded")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A detector by name. `options` are its keyword options, held in PreprocessSettings as
+    `detector_<option>`; `files` name the options that are paths, keyed by content."""
+
+    detect: Callable[..., Box | None]
+    options: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+
+
+DETECTORS = {
+    "dlib": Backend(detect_dlib),
+    "retinaface": Backend(detect_retinaface, ("weights", "network", "confidence", "nms"),
+                          files=("weights",)),
+}
+
+
+def backend(name: str) -> Backend:
+    try:
+        return DETECTORS[name]
     except KeyError:
-        raise ValueError(f"unknown face detector {backend!r}; known: {sorted(DETECTORS)}") from None
-    return detect(grey)
+        raise ValueError(f"unknown face detector {name!r}; known: {sorted(DETECTORS)}") from None
+
+
+def detect_face(grey: np.ndarray, name: str = "dlib", **options) -> Box | None:
+    return backend(name).detect(grey, **options)
+
+
+def detector_options(settings) -> dict:
+    """The chosen backend's options from settings with `detector` and `detector_<option>`."""
+    return {option: getattr(settings, f"detector_{option}")
+            for option in backend(settings.detector).options}
+
+
+def check_detector(settings) -> None:
+    """A clear error now, not at the first clip: an unknown backend, RetinaFace without weights."""
+    chosen = backend(settings.detector)
+    for option in chosen.files:
+        if getattr(settings, f"detector_{option}") is None:
+            raise ValueError(_NEEDS_WEIGHTS)
+
+
+def detector_key(settings) -> dict:
+    """The options as they enter the cache key: none for dlib (its keys stay as they were),
+    a weights file by its sha256 rather than its path."""
+    chosen = backend(settings.detector)
+    key = {}
+    for option, value in detector_options(settings).items():
+        if option in chosen.files:
+            key[f"detector_{option}_sha256"] = file_sha256(value)
+        else:
+            key[f"detector_{option}"] = value
+    return key

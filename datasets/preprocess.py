@@ -3,6 +3,14 @@
 A bundle holds the grey face crops of onset, apex and offset (box from the first frame, the
 onset) and the TV-L1 flows onset->apex and apex->offset. Its cache key hashes the settings and
 the bytes of the frames it reads: a change of frames or settings invalidates it, nothing else.
+
+With `domains` = D > 2 (the paper's Table 6: 5 or 10 temporal domains) the bundle reads every
+frame from onset to offset, crops each with the first frame's box, resamples the sequence to
+D + 1 frames with the temporal interpolation model (datasets/interpolation.py) and holds the D
+TV-L1 flows between consecutive interpolated frames (`flows`, (D, S, S, 2)) and those frames
+(`frames`, (D + 1, S, S)). Its `faces` stay the real onset, apex and offset crops, exactly as
+with D = 2, so the S- and L-stream inputs do not depend on D; only the T-stream's do. The
+interpolated frames start at the onset and end at the offset; the apex need not be one of them.
 """
 
 from __future__ import annotations
@@ -12,8 +20,10 @@ import json
 import os
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -23,8 +33,9 @@ from tqdm import tqdm
 
 from datasets.clip import Clip
 from datasets.errors import ClipError, FaceNotFound
-from datasets.faces import detect_face
+from datasets.faces import check_detector, detect_face, detector_key, detector_options
 from datasets.flow import tvl1_flow
+from datasets.interpolation import interpolate_frames
 
 PIPELINE_VERSION = "1"
 
@@ -36,10 +47,25 @@ class PreprocessSettings:
     detector: str = "dlib"
     crop_size: int = 128
     flow: str = "tvl1"
+    # Temporal domains of the T-stream: 2 = flows onset->apex, apex->offset (the default);
+    # D > 2 = onset..offset interpolated to D + 1 frames, D flows between consecutive ones.
+    domains: int = 2
     version: str = PIPELINE_VERSION
+    # Options of the detector chosen (datasets/faces.py); only its own enter the digest.
+    detector_weights: str | None = None  # RetinaFace: a Pytorch_Retinaface .pth file
+    detector_network: str | None = None  # "mobilenet0.25" | "resnet50"; None: from the file
+    detector_confidence: float = 0.9
+    detector_nms: float = 0.4
+
+    def __post_init__(self):
+        if isinstance(self.domains, bool) or not isinstance(self.domains, int) or self.domains < 2:
+            raise ValueError(f"domains must be an integer >= 2 (2: onset->apex->offset flows; "
+                             f"5 or 10: the paper's interpolated clips), got {self.domains!r}")
+        check_detector(self)
 
     def digest(self) -> str:
-        text = json.dumps(asdict(self), sort_keys=True)
+        fields = {k: v for k, v in asdict(self).items() if not k.startswith("detector_")}
+        text = json.dumps(fields | detector_key(self), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -70,6 +96,31 @@ def key_frames(clip: Clip) -> dict[str, int]:
     return {"onset": clip.onset, "apex": clip.apex, "offset": clip.offset}
 
 
+def frames_read(clip: Clip, settings: PreprocessSettings) -> dict[str, int]:
+    """Role -> frame number of every frame a bundle reads: onset, apex, offset and, with
+    domains > 2, every frame from onset to offset (roles "frame <n>")."""
+    numbers = key_frames(clip)
+    if settings.domains > 2:
+        if clip.offset <= clip.onset:
+            raise ClipError(clip.key, f"temporal interpolation ({settings.domains} domains) needs "
+                            f"at least 2 frames from onset to offset, got onset {clip.onset}, "
+                            f"offset {clip.offset}")
+        numbers.update({f"frame {n}": n for n in range(clip.onset, clip.offset + 1)})
+    return numbers
+
+
+def read_frames(clip: Clip, settings: PreprocessSettings) -> dict[str, bytes]:
+    """The bytes of every frame the bundle reads, by role; each file is read once."""
+    by_number: dict[int, bytes] = {}
+    frame_bytes = {}
+    for role, number in frames_read(clip, settings).items():
+        if number not in by_number:
+            label = "sequence" if role.startswith("frame ") else role
+            by_number[number] = _read_bytes(clip, number, label)
+        frame_bytes[role] = by_number[number]
+    return frame_bytes
+
+
 def bundle_key(clip: Clip, frame_bytes: dict[str, bytes], settings: PreprocessSettings) -> str:
     digest = hashlib.sha256(settings.digest().encode())
     for role, data in frame_bytes.items():
@@ -81,19 +132,48 @@ def bundle_key(clip: Clip, frame_bytes: dict[str, bytes], settings: PreprocessSe
 def make_bundle(clip: Clip, frame_bytes: dict[str, bytes], settings: PreprocessSettings) -> dict:
     numbers = key_frames(clip)
     grey = {role: _decode_grey(clip, frame_bytes[role], numbers[role], role) for role in numbers}
-    box = detect_face(grey["onset"], settings.detector)
+    box = detect_face(grey["onset"], settings.detector, **detector_options(settings))
     if box is None:
         raise FaceNotFound(clip.key, f"no face found by {settings.detector} on the first frame",
                            str(clip.frame_path(clip.onset)))
     size = (settings.crop_size, settings.crop_size)
     faces = {role: cv2.resize(box.crop(image), size, interpolation=cv2.INTER_AREA)
              for role, image in grey.items()}
+    if settings.domains > 2:
+        frames = _interpolated_crops(clip, frame_bytes, grey, box, settings)
+        return {
+            "faces": np.stack([faces["onset"], faces["apex"], faces["offset"]]),
+            "flows": np.stack([tvl1_flow(a, b) for a, b in pairwise(frames)]),
+            "frames": frames,
+            "box": np.asarray(box, dtype=np.int32),
+        }
     flows = [tvl1_flow(faces["onset"], faces["apex"]), tvl1_flow(faces["apex"], faces["offset"])]
     return {
         "faces": np.stack([faces["onset"], faces["apex"], faces["offset"]]),
         "flows": np.stack(flows),
         "box": np.asarray(box, dtype=np.int32),
     }
+
+
+def _interpolated_crops(clip: Clip, frame_bytes: dict[str, bytes], grey: dict[str, np.ndarray],
+                        box, settings: PreprocessSettings) -> np.ndarray:
+    """Every frame onset..offset cropped with the box (area-resized in float), resampled to
+    domains + 1 frames by the temporal interpolation model; (domains + 1, S, S) uint8."""
+    size = (settings.crop_size, settings.crop_size)
+    by_number = {number: grey[role] for role, number in key_frames(clip).items()}
+    crops = []
+    for number in range(clip.onset, clip.offset + 1):
+        image = by_number.get(number)
+        if image is None:
+            image = _decode_grey(clip, frame_bytes[f"frame {number}"], number, "sequence")
+        crop = box.crop(image)
+        if crop.shape[0] < 2 or crop.shape[1] < 2:
+            raise ClipError(clip.key, f"sequence frame {number} ({image.shape[1]}x{image.shape[0]}) "
+                            f"does not hold the first frame's face box {tuple(box)}",
+                            str(clip.frame_path(number)))
+        crops.append(cv2.resize(crop.astype(np.float32), size, interpolation=cv2.INTER_AREA))
+    frames = interpolate_frames(np.stack(crops), settings.domains + 1)
+    return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
 
 
 @dataclass
@@ -107,8 +187,7 @@ class BundleCache:
         return Path(self.root) / self.settings.digest() / key[:2] / f"{key}.npz"
 
     def locate(self, clip: Clip) -> tuple[str, dict[str, bytes]]:
-        numbers = key_frames(clip)
-        frame_bytes = {role: _read_bytes(clip, n, role) for role, n in numbers.items()}
+        frame_bytes = read_frames(clip, self.settings)
         return bundle_key(clip, frame_bytes, self.settings), frame_bytes
 
     def ensure(self, clip: Clip) -> tuple[str, bool]:
@@ -133,6 +212,22 @@ class BundleCache:
         with np.load(self.path(key)) as data:
             return {name: data[name] for name in data.files}
 
+    def sweep_temporary(self, older_than_s: float = 3600.0) -> int:
+        """Removes temp files that a killed writer left behind; a young one may belong to a
+        process writing now, so only those older than `older_than_s` go. Returns the count."""
+        folder = Path(self.root) / self.settings.digest()
+        removed = 0
+        if folder.is_dir():
+            limit = time.time() - older_than_s
+            for temp in folder.glob("*/*.tmp"):
+                try:
+                    if temp.stat().st_mtime < limit:
+                        temp.unlink()
+                        removed += 1
+                except FileNotFoundError:
+                    pass
+        return removed
+
 
 @dataclass
 class PrepareReport:
@@ -150,44 +245,80 @@ class PrepareReport:
 
 
 def _prepare_one(cache: BundleCache, clip: Clip) -> tuple[str, str | None, float | None, str | None]:
-    """(clip key, bundle key, seconds if made now else None, failure reason)."""
+    """(clip key, bundle key, seconds if made now else None, failure reason).
+
+    Any error is the clip's failure, reported by name; it never stops the other clips."""
     started = time.perf_counter()
     try:
         key, made = cache.ensure(clip)
         return clip.key, key, time.perf_counter() - started if made else None, None
     except ClipError as error:
         return clip.key, None, None, error.problem + (f" ({error.path})" if error.path else "")
+    except Exception as error:  # noqa: BLE001 -- e.g. an OpenCV error on a strange frame
+        return clip.key, None, None, f"{type(error).__name__}: {error}"
+
+
+def _worker_init() -> None:
+    # One OpenCV thread per worker process: the workers already fill the cores.
+    cv2.setNumThreads(1)
 
 
 def prepare_clips(clips: list[Clip], cache: BundleCache, workers: int = 1,
                   progress: bool = True) -> PrepareReport:
-    """Makes every missing bundle; a clip that fails is reported by name, the rest go on."""
+    """Makes every missing bundle; a clip that fails is reported by name, the rest go on.
+
+    Safe to interrupt and to run twice at once on the same cache: each bundle is written to a
+    temp file and renamed into place, so a bundle on disk is always whole; a killed run loses
+    only the clips in flight and the next run makes them (and reports the rest as cached).
+    """
     report = PrepareReport()
-    bar = tqdm(total=len(clips), desc="preprocessing clips", unit="clip", disable=not progress,
-               leave=False)
-    if workers > 1 and len(clips) > 1:
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            outcomes = pool.map(_prepare_one, [cache] * len(clips), clips, chunksize=4)
-            results = _collect(outcomes, bar)
-    else:
-        results = _collect((_prepare_one(cache, clip) for clip in clips), bar)
-    bar.close()
+    cache.sweep_temporary()
+    bar = tqdm(total=len(clips), desc="preparing clips", unit="clip", disable=not progress,
+               leave=False, dynamic_ncols=True)
+    results: list = [None] * len(clips)
+
+    def record(index: int, outcome: tuple) -> None:
+        results[index] = outcome
+        _, _, seconds, reason = outcome
+        if reason is not None:
+            report.failed[outcome[0]] = reason
+        elif seconds is not None:
+            report.prepared += 1
+        else:
+            report.cached += 1
+        bar.set_postfix({"prepared": report.prepared, "cached": report.cached,
+                         "failed": len(report.failed)}, refresh=False)
+        bar.update()
+
+    try:
+        if workers > 1 and len(clips) > 1:
+            pool = ProcessPoolExecutor(min(workers, len(clips)), mp_context=get_context("spawn"),
+                                       initializer=_worker_init)
+            try:
+                futures = {pool.submit(_prepare_one, cache, clip): index
+                           for index, clip in enumerate(clips)}
+                for future in as_completed(futures):
+                    index = futures[future]
+                    try:
+                        outcome = future.result()
+                    except BrokenProcessPool as error:  # a worker was killed (e.g. out of memory)
+                        outcome = (clips[index].key, None, None,
+                                   f"its worker process died ({error})")
+                    record(index, outcome)
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+        else:
+            for index, clip in enumerate(clips):
+                record(index, _prepare_one(cache, clip))
+    finally:
+        bar.close()
+    # The report lists clips in the order given, whatever order the workers finished in.
+    report.failed = {}
     for clip_key, key, seconds, reason in results:
         if reason is not None:
             report.failed[clip_key] = reason
             continue
         report.keys[clip_key] = key
         if seconds is not None:
-            report.prepared += 1
             report.seconds.append(seconds)
-        else:
-            report.cached += 1
     return report
-
-
-def _collect(outcomes, bar) -> list:
-    results = []
-    for outcome in outcomes:
-        results.append(outcome)
-        bar.update()
-    return results

@@ -20,13 +20,28 @@ def faces(bundle: dict) -> np.ndarray:
 
 
 def flows(bundle: dict) -> np.ndarray:
-    """Flows onset->apex and apex->offset as (4, S, S): u1, v1, u2, v2 in crop pixels."""
-    return np.concatenate([bundle["flows"][0], bundle["flows"][1]], axis=-1).transpose(2, 0, 1)
+    """The bundle's D flows as (2D, S, S): u1, v1, u2, v2, ... in crop pixels. D = 2 (the
+    default): onset->apex and apex->offset; D > 2: between consecutive interpolated frames."""
+    return np.concatenate(list(bundle["flows"]), axis=-1).transpose(2, 0, 1)
+
+
+def domains(bundle: dict) -> int:
+    """The number of temporal domains (flows) a bundle holds."""
+    return len(bundle["flows"])
+
+
+def onset_apex_flow(bundle: dict) -> np.ndarray:
+    """The onset->apex flow, which only key-frame bundles (domains = 2) hold."""
+    if "frames" in bundle:
+        raise ValueError(f"this view reads the onset->apex flow, but the bundle was prepared "
+                         f"with domains = {domains(bundle)} (flows between interpolated frames); "
+                         "prepare with domains = 2 for it")
+    return bundle["flows"][0]
 
 
 def flow_strain_28(bundle: dict) -> np.ndarray:
     """STSTNet's input: onset->apex u, v and optical strain, area-resized to (3, 28, 28)."""
-    flow = bundle["flows"][0]
+    flow = onset_apex_flow(bundle)
     stack = np.dstack([flow, optical_strain(flow)])
     return cv2.resize(stack, (28, 28), interpolation=cv2.INTER_AREA).transpose(2, 0, 1)
 
@@ -47,6 +62,9 @@ def skd_tstsan_38(bundle: dict) -> np.ndarray:
 
     0 apex face, 1 onset face, 2-17 apex 4x4 blocks (row-major), 18-33 onset blocks, 34-35
     flow onset->apex (u, v), 36-37 flow apex->offset. Resizing is OpenCV's default (bilinear).
+    A bundle of D temporal domains (settings `domains`) gives 34 + 2D channels: channels
+    34 + 2d, 35 + 2d are the u, v of flow d (d = 0..D-1), which SKD-TSTSAN reads with
+    `segments=D`. With D = 2 that is the 38 channels above.
     """
     onset, apex = (bundle["faces"][i].astype(np.float32) for i in (0, 1))
     images = [cv2.resize(apex, (48, 48)), cv2.resize(onset, (48, 48)),

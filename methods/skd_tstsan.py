@@ -123,6 +123,9 @@ class SKDTSTSAN(nn.Module):
     def stream_inputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Splits the 38 channels; magnifies (apex vs onset; flows vs zero) when `mag` is on."""
         segments = self.switches.segments
+        if x.shape[1] != 34 + 2 * segments:
+            raise ValueError(f"{segments} temporal domains read 34 + 2 x {segments} channels, "
+                             f"got {x.shape[1]}: prepare the data with --domains {segments}")
         flows = x[:, 34 : 34 + 2 * segments].reshape(-1, 2, *x.shape[2:])  # sample-major
         if not self.switches.mag:
             return {"L": x[:, 2:18], "S": x[:, 0:1], "T": flows}

@@ -18,7 +18,8 @@ def face_frame(shift: float = 0.0) -> np.ndarray:
     if shift:
         rows, cols = np.indices(face.shape[:2], dtype=np.float32)
         weight = np.clip((rows - 120) / 60, 0, 1)
-        face = cv2.remap(face, cols, rows + shift * weight, cv2.INTER_LINEAR)
+        face = cv2.remap(face, cols, (rows + float(shift) * weight).astype(np.float32),
+                         cv2.INTER_LINEAR)
     return face
 
 
