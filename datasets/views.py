@@ -39,6 +39,11 @@ def onset_apex_flow(bundle: dict) -> np.ndarray:
     return bundle["flows"][0]
 
 
+def _min_max(image: np.ndarray) -> np.ndarray:
+    low, high = float(image.min()), float(image.max())
+    return (image - low) / (high - low) if high > low else np.zeros_like(image)
+
+
 def flow_strain_28(bundle: dict) -> np.ndarray:
     """STSTNet's input: onset->apex u, v and optical strain, area-resized to (3, 28, 28)."""
     flow = onset_apex_flow(bundle)
@@ -46,9 +51,30 @@ def flow_strain_28(bundle: dict) -> np.ndarray:
     return cv2.resize(stack, (28, 28), interpolation=cv2.INTER_AREA).transpose(2, 0, 1)
 
 
-def _min_max(image: np.ndarray) -> np.ndarray:
-    low, high = float(image.min()), float(image.max())
-    return (image - low) / (high - low) if high > low else np.zeros_like(image)
+def flow_28(bundle: dict) -> np.ndarray:
+    """OFF-ApexNet's input: onset->apex u, v area-resized to (2, 28, 28)."""
+    return flow_strain_28(bundle)[:2]
+
+
+# HTNet's four regions as (row, col) centres in a 28x28 face: left eye, right eye, left and
+# right lip corners. These are the fixed landmarks the HTNet release falls back to when MTCNN
+# finds none, rounded and kept within [7, 21] so that every 14x14 crop lies inside the image.
+HTNET_CENTRES = ((11, 10), (11, 21), (21, 10), (21, 21))
+
+
+def htnet_regions_28(bundle: dict) -> np.ndarray:
+    """HTNet's input (3, 28, 28): u, v, strain each min-max scaled, then the four 14x14 regions
+    around HTNET_CENTRES tiled as [left eye | right eye] over [left lip | right lip]."""
+    image = np.stack([_min_max(channel) for channel in flow_strain_28(bundle)])
+    crops = [image[:, r - 7:r + 7, c - 7:c + 7] for r, c in HTNET_CENTRES]
+    top, bottom = np.concatenate(crops[:2], axis=2), np.concatenate(crops[2:], axis=2)
+    return np.concatenate([top, bottom], axis=1)
+
+
+def frame_sequence(bundle: dict) -> np.ndarray:
+    """The grey crops an LBP-TOP reads, (T, S, S) in [0, 255]: the D + 1 interpolated frames
+    of a bundle prepared with domains D > 2, else its three key frames (onset, apex, offset)."""
+    return np.asarray(bundle.get("frames", bundle["faces"]), dtype=np.float32)
 
 
 def _blocks(face: np.ndarray, grid: int = 4, size: int = 48) -> list[np.ndarray]:
@@ -78,6 +104,9 @@ VIEWS: dict[str, Callable[[dict], np.ndarray]] = {
     "faces": faces,
     "flows": flows,
     "flow_strain_28": flow_strain_28,
+    "flow_28": flow_28,
+    "htnet_regions_28": htnet_regions_28,
+    "frame_sequence": frame_sequence,
     "skd_tstsan_38": skd_tstsan_38,
 }
 

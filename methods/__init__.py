@@ -12,6 +12,13 @@ register("majority", "methods.sanity:Majority")
 register("stratified", "methods.sanity:StratifiedRandom")
 register("ststnet", "methods.ststnet:STSTNet")
 
+# The baselines of the paper's comparison tables, one file each.
+register("tscnn", "methods.tscnn:TSCNN")
+register("off_apexnet", "methods.off_apexnet:OFFApexNet")
+register("htnet", "methods.htnet:HTNet")
+register("lbp_top_svm", "methods.lbp_top:LBPTOPSVM")
+register("timm_apex", "methods.timm_apex:TimmApexCNN", model="resnet18")
+
 # SKD-TSTSAN and the rows of the paper's Table 5 (ablation), all from one builder.
 register("skd_tstsan", "methods.skd_tstsan:SKDTSTSANMethod")
 register("skd_tstsan.base", "methods.skd_tstsan:SKDTSTSANMethod", mag=False, eca=False, tsm=False, skd=False)

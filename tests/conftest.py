@@ -65,3 +65,17 @@ def results(_prepared_synthetic, tmp_path) -> Path:
     copy = tmp_path / "results"
     shutil.copytree(_prepared_synthetic, copy)
     return copy
+
+
+@pytest.fixture(scope="session")
+def synthetic_samples(_prepared_synthetic):
+    """16 prepared synthetic clips of two subjects: (bundles, labels, subjects, clip keys)."""
+    from benchmark.runner import RunConfig, prepare_task
+
+    config = RunConfig(results=_prepared_synthetic, progress=False)
+    prepared = prepare_task("synthetic-5", config)
+    subjects = sorted({s.clip.subject for s in prepared.data.samples})[:2]
+    samples = [s for s in prepared.data.samples if s.clip.subject in subjects][:16]
+    bundles = [config.cache.load(prepared.bundle_keys[s.clip.key]) for s in samples]
+    return (bundles, np.array([s.label for s in samples]),
+            tuple(s.clip.subject for s in samples), tuple(s.clip.key for s in samples))

@@ -48,7 +48,17 @@ def test_the_quick_grid_ships_with_the_package():
 
     grid = load_grid(resources.files("benchmark") / "grids" / "quick.toml")
     assert isinstance(grid, Grid) and grid.tasks == ("synthetic-5",)
-    assert [m.name for m in grid.methods] == ["majority", "stratified", "ststnet"]
+    assert [m.name for m in grid.methods] == ["majority", "stratified", "ststnet", "off_apexnet",
+                                              "lbp_top_svm"]
+
+
+def test_the_comparison_grid_runs_every_registered_method_but_the_ablation_rows():
+    from benchmark.cli import grid_path
+    from methods import METHODS
+
+    grid = load_grid(grid_path("comparison"))
+    plugins = {n for n in METHODS.names() if not n.startswith("skd_tstsan.")}
+    assert {m.name for m in grid.methods} == plugins
 
 
 def test_the_ablation_grid_holds_every_row_of_table5():
@@ -63,5 +73,5 @@ def test_the_ablation_grid_holds_every_row_of_table5():
 def test_an_unknown_grid_name_lists_the_shipped_ones():
     from benchmark.cli import grid_path
 
-    with pytest.raises(ValueError, match="shipped grids: ablation, quick"):
+    with pytest.raises(ValueError, match="shipped grids: ablation, comparison, quick"):
         grid_path("ablaton")

@@ -1,13 +1,11 @@
-"""The shared loop: selection rules, and every Table 5 variant training on the synthetic data."""
+"""The shared loop: selection rules and epoch selection."""
 
 import numpy as np
 import pytest
 import torch
 
-from methods import METHODS
 from methods.base import FitContext, Split
 from methods.training import EpochSelector, TorchMethod, class_weights, validation_split
-from tests.test_skd_tstsan import TABLE5
 
 
 def test_validation_split_takes_whole_training_subjects():
@@ -71,37 +69,3 @@ def test_only_the_oracle_rule_reads_test_labels():
         assert logits["final"].shape == (16, 2)
     with pytest.raises(ValueError, match="oracle rule selects on the held-out labels"):
         Linear().fit_predict(train, test, FitContext(2, seed=0, budget=20, selection="oracle"))
-
-
-@pytest.fixture(scope="module")
-def synthetic_batch(_prepared_synthetic):
-    from benchmark.runner import RunConfig, prepare_task
-    from datasets.views import build_view
-
-    config = RunConfig(results=_prepared_synthetic, progress=False)
-    prepared = prepare_task("synthetic-5", config)
-    samples = prepared.data.samples[:12]
-    bundles = [config.cache.load(prepared.bundle_keys[s.clip.key]) for s in samples]
-    return (torch.from_numpy(build_view("skd_tstsan_38", bundles)),
-            torch.tensor([s.label for s in samples]))
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", TABLE5)
-def test_each_variant_trains_on_synthetic_data(name, synthetic_batch):
-    inputs, targets = synthetic_batch
-    method = METHODS.build(name)
-    torch.manual_seed(0)
-    model = method.build_model(5).train()
-    weights = torch.full((5,), 0.2)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(4):
-        loss = method.loss(model, inputs, targets, weights)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
-    heads = model.eval()(inputs[:2])
-    assert set(heads) == ({"final", "ac1", "ac2"} if method.switches.skd else {"final"})
