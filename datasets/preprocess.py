@@ -259,8 +259,11 @@ def _prepare_one(cache: BundleCache, clip: Clip) -> tuple[str, str | None, float
 
 
 def _worker_init() -> None:
-    # One OpenCV thread per worker process: the workers already fill the cores.
+    # One OpenCV and one torch (RetinaFace) thread per worker: the workers already fill the
+    # cores, and more threads per worker only contend. Torch is imported later, if at all,
+    # and reads OMP_NUM_THREADS when it is.
     cv2.setNumThreads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 
 def prepare_clips(clips: list[Clip], cache: BundleCache, workers: int = 1,

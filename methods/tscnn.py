@@ -29,13 +29,12 @@ from methods.training import Recipe, TorchMethod
 
 
 def _stream(c_in: int) -> nn.Sequential:
-    relu = dict(inplace=True)
     return nn.Sequential(
-        nn.Conv2d(c_in, 64, 5), nn.ReLU(**relu), nn.MaxPool2d(5, stride=2, padding=2),
-        nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(**relu),
-        nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(**relu), nn.AvgPool2d(3, stride=2, padding=1),
-        nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(**relu),
-        nn.Conv2d(128, 128, 3, padding=1), nn.ReLU(**relu),
+        nn.Conv2d(c_in, 64, 5), nn.ReLU(inplace=True), nn.MaxPool2d(5, stride=2, padding=2),
+        nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(inplace=True),
+        nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(inplace=True), nn.AvgPool2d(3, stride=2, padding=1),
+        nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(inplace=True),
+        nn.Conv2d(128, 128, 3, padding=1), nn.ReLU(inplace=True),
         nn.Flatten(),
     )
 
