@@ -15,7 +15,7 @@ from pathlib import Path
 
 from benchmark.jobs import Grid, MethodSpec, load_grid
 from benchmark.registry import RegistryError, load_plugin
-from benchmark.runner import RunConfig, prepare_task, run_grid
+from benchmark.runner import RunConfig, prepare_task, run_grids
 from benchmark.tables import render_ablation, render_markdown, run_scores, write_tables
 from datasets.errors import DatasetError
 from datasets.preprocess import PreprocessSettings
@@ -62,8 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
 
     run = commands.add_parser("run", parents=[common], help="run a grid of jobs (resumable)")
-    run.add_argument("--grid", help="TOML grid file, or a shipped grid's name (quick, ablation); "
-                                    "the default without --methods is quick")
+    run.add_argument("--grid", help="TOML grid file, or a shipped grid's name (quick, ablation, "
+                                    "comparison, table1..table7, honesty, fig9; paper = all "
+                                    "of the paper's); the default without --methods is quick")
+    run.add_argument("--profile", help="a grid profile, e.g. quick: the paper's grids mapped to "
+                                       "the synthetic stand-in with CPU budgets")
     run.add_argument("--methods", help="comma-separated method names")
     run.add_argument("--tasks", "--task", help="comma-separated task names (default synthetic-5)")
     run.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
@@ -74,7 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="start every fold from a checkpoint trained on TASK (e.g. ckplus-7)")
     run.add_argument("--pretrain-budget", type=int, help="pretraining iterations")
 
-    commands.add_parser("tables", parents=[common], help="regenerate tables from the store")
+    tables = commands.add_parser("tables", parents=[common],
+                                 help="regenerate tables (and figures) from the store")
+    tables.add_argument("--grid", help="a paper grid (table1..table7, honesty, fig9) or paper "
+                                       "(all): its tables as the paper lays them out")
+    tables.add_argument("--profile", help="the profile the grid was run under (e.g. quick)")
     listing = commands.add_parser("list", parents=[common], help="list methods, tasks or datasets")
     listing.add_argument("what", choices=["methods", "tasks", "datasets"])
     listing.add_argument("--verbose", "-v", action="store_true",
@@ -123,15 +130,18 @@ def grid_path(name: str) -> Path:
     raise ValueError(f"no grid file {name!r}; shipped grids: {', '.join(known)}")
 
 
-def _grid(args: argparse.Namespace) -> Grid:
+def _grids(args: argparse.Namespace) -> list[Grid]:
     if args.grid or not args.methods:
-        return load_grid(grid_path(args.grid or QUICK_GRID))
+        from benchmark.paper import paper_grid_names
+
+        names = paper_grid_names(args.grid or QUICK_GRID)
+        return [load_grid(grid_path(name), args.profile) for name in names]
     options_free = tuple(MethodSpec.make(name.strip(), budget=args.budget, pretrain=args.pretrain,
                                          pretrain_budget=args.pretrain_budget)
                          for name in args.methods.split(",") if name.strip())
     tasks = tuple(t.strip() for t in (args.tasks or "synthetic-5").split(",") if t.strip())
     seeds = tuple(int(s) for s in args.seeds.split(","))
-    return Grid(options_free, tasks, seeds, args.selection)
+    return [Grid(options_free, tasks, seeds, args.selection)]
 
 
 def method_switches(runs) -> dict[str, dict]:
@@ -150,9 +160,9 @@ def method_switches(runs) -> dict[str, dict]:
 
 def command_run(args: argparse.Namespace) -> int:
     config = _config(args)
-    grid = _grid(args)
+    grids = _grids(args)
     started = time.perf_counter()
-    summary = run_grid(grid, config)
+    summary = run_grids(grids, config)
     every_run = run_scores(list(config.store.records()))
     in_grid = {(job.run_label, job.task, job.selection, job.budget) for job in summary.jobs}
     runs = [r for r in every_run if (r.method, r.task, r.selection, r.budget) in in_grid]
@@ -170,6 +180,8 @@ def command_run(args: argparse.Namespace) -> int:
 
 def command_tables(args: argparse.Namespace) -> int:
     config = _config(args)
+    if args.grid:
+        return _paper_tables(args, config)
     runs = run_scores(list(config.store.records()))
     switches = method_switches(runs)
     paths = write_tables(runs, config.results / "tables", switches)
@@ -177,6 +189,19 @@ def command_tables(args: argparse.Namespace) -> int:
     if switches:
         print(render_ablation(runs, switches))
     print(f"written: {', '.join(map(str, paths))}")
+    return 0
+
+
+def _paper_tables(args: argparse.Namespace, config: RunConfig) -> int:
+    from benchmark.paper import paper_grid_names, write_paper
+
+    names = paper_grid_names(args.grid)
+    folder = config.results / "tables" / ("paper" + (f"-{args.profile}" if args.profile else ""))
+    written, shown = write_paper(names, {n: grid_path(n) for n in names},
+                                 list(config.store.records()), folder, args.profile)
+    for markdown in shown:
+        print(markdown)
+    print(f"written: {', '.join(map(str, written))}")
     return 0
 
 

@@ -31,6 +31,7 @@ class Job:
     versions: tuple[tuple[str, str], ...] = ()
     pretrain: str | None = None  # task whose checkpoint the model starts from (e.g. ckplus-7)
     pretrain_budget: int | None = None
+    domains: int | None = None  # temporal domains of its bundles; None: the run's setting
 
     def __post_init__(self):
         # Order never matters: the same options in any order are the same job.
@@ -41,6 +42,8 @@ class Job:
         spec = asdict(self)
         spec["options"] = dict(self.options)
         spec["versions"] = dict(self.versions)
+        if self.domains is None:  # absent, not null: keys of jobs made before it stay the same
+            del spec["domains"]
         return json.dumps(spec, sort_keys=True, separators=(",", ":"))
 
     @property
@@ -58,6 +61,8 @@ class Job:
         options = [f"{k}={v}" for k, v in self.options]
         if self.pretrain:
             options.append(f"pretrain={self.pretrain}:{self.pretrain_budget}")
+        if self.domains is not None:
+            options.append(f"domains={self.domains}")
         return self.method + (f"[{','.join(options)}]" if options else "")
 
     @classmethod
@@ -70,36 +75,43 @@ class Job:
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A method of a grid: registry name, options for its factory, its budget."""
+    """A method of a grid: registry name, options for its factory, its budget; optionally
+    its own selection rule and temporal domains (else the grid's and the run's)."""
 
     name: str
     options: tuple[tuple[str, Any], ...] = ()
     budget: int | None = None
     pretrain: str | None = None
     pretrain_budget: int | None = None
+    selection: str | None = None
+    domains: int | None = None
 
     @classmethod
     def make(cls, name: str, options: dict[str, Any] | None = None, budget: int | None = None,
-             pretrain: str | None = None, pretrain_budget: int | None = None) -> "MethodSpec":
-        return cls(name, _frozen(options), budget, pretrain, pretrain_budget)
+             pretrain: str | None = None, pretrain_budget: int | None = None,
+             selection: str | None = None, domains: int | None = None) -> "MethodSpec":
+        return cls(name, _frozen(options), budget, pretrain, pretrain_budget, selection, domains)
 
 
 @dataclass(frozen=True)
 class Grid:
-    """Methods x tasks x seeds under one selection rule; expands to jobs once folds are known."""
+    """Methods x tasks x seeds; expands to jobs once folds are known."""
 
     methods: tuple[MethodSpec, ...]
     tasks: tuple[str, ...]
     seeds: tuple[int, ...] = (0,)
     selection: str = "last"
+    description: str = ""
 
-    def jobs(self, folds: dict[str, list[str]], versions: dict[tuple[str, str], dict]) -> list[Job]:
-        """`folds`: task -> held-out subjects; `versions`: (method, task) -> version strings."""
+    def jobs(self, folds: dict[str, list[str]], versions: dict[tuple[MethodSpec, str], dict],
+             ) -> list[Job]:
+        """`folds`: task -> held-out subjects; `versions`: (spec, task) -> version strings."""
         return [
-            Job(method=spec.name, task=task, fold=fold, seed=seed, selection=self.selection,
-                budget=spec.budget, options=spec.options,
-                versions=_frozen(versions[(spec.name, task)]), pretrain=spec.pretrain,
-                pretrain_budget=spec.pretrain_budget)
+            Job(method=spec.name, task=task, fold=fold, seed=seed,
+                selection=spec.selection or self.selection, budget=spec.budget,
+                options=spec.options, versions=_frozen(versions[(spec, task)]),
+                pretrain=spec.pretrain, pretrain_budget=spec.pretrain_budget,
+                domains=spec.domains)
             for spec in self.methods
             for task in self.tasks
             for seed in self.seeds
@@ -107,18 +119,67 @@ class Grid:
         ]
 
 
-def load_grid(path: str | Path) -> Grid:
-    """A grid from TOML: `tasks`, `seeds`, `selection` and `[[methods]]` (name, options, budget)."""
-    with open(path, "rb") as file:
-        raw = tomllib.load(file)
-    unknown = set(raw) - {"tasks", "seeds", "selection", "methods", "description"}
-    if unknown:
-        raise ValueError(f"grid {path}: unknown keys {sorted(unknown)}")
+GRID_KEYS = {"tasks", "seeds", "selection", "methods", "description", "budget", "profiles",
+             "table"}
+METHOD_KEYS = {"name", "options", "budget", "pretrain", "pretrain_budget", "selection",
+               "domains"}
+PROFILE_KEYS = {"tasks", "budget", "pretrain_budget", "seeds"}
+
+
+def load_grid(path: str | Path, profile: str | None = None) -> Grid:
+    """A grid from TOML: `tasks`, `seeds`, `selection`, a default `budget` and `[[methods]]`
+    (name, options, budget, pretrain, pretrain_budget, selection, domains).
+
+    A `[profiles.NAME]` table rescales the grid, e.g. `quick` for CPU: `tasks` maps each task
+    (and pretraining task) to a stand-in, `budget` / `pretrain_budget` cap the budgets,
+    `seeds` replaces the seeds.
+    """
+    raw = grid_toml(path)
     try:
-        methods = tuple(MethodSpec.make(m["name"], m.get("options"), m.get("budget"),
-                                        m.get("pretrain"), m.get("pretrain_budget"))
-                        for m in raw["methods"])
-        return Grid(methods, tuple(raw["tasks"]), tuple(raw.get("seeds", [0])),
-                    raw.get("selection", "last"))
+        default_budget = raw.get("budget")
+        methods = [dict(m) for m in raw["methods"]]
+        for m in methods:
+            unknown = set(m) - METHOD_KEYS
+            if unknown:
+                raise ValueError(f"grid {path}: method {m.get('name')!r}: unknown keys "
+                                 f"{sorted(unknown)}")
+            m.setdefault("budget", default_budget)
+        tasks, seeds = list(raw["tasks"]), list(raw.get("seeds", [0]))
+        if profile is not None:
+            tasks, seeds = _apply_profile(path, raw, profile, methods, tasks, seeds)
+        specs = tuple(MethodSpec.make(m["name"], m.get("options"), m.get("budget"),
+                                      m.get("pretrain"), m.get("pretrain_budget"),
+                                      m.get("selection"), m.get("domains")) for m in methods)
+        return Grid(specs, tuple(dict.fromkeys(tasks)), tuple(seeds),
+                    raw.get("selection", "last"), raw.get("description", ""))
     except KeyError as error:
         raise ValueError(f"grid {path}: missing key {error}") from None
+
+
+def grid_toml(path: str | Path) -> dict:
+    with open(path, "rb") as file:
+        raw = tomllib.load(file)
+    unknown = set(raw) - GRID_KEYS
+    if unknown:
+        raise ValueError(f"grid {path}: unknown keys {sorted(unknown)}")
+    return raw
+
+
+def _apply_profile(path, raw: dict, profile: str, methods: list[dict], tasks: list[str],
+                   seeds: list[int]) -> tuple[list[str], list[int]]:
+    profiles = raw.get("profiles", {})
+    if profile not in profiles:
+        raise ValueError(f"grid {path} has no profile {profile!r}; it has {sorted(profiles)}")
+    settings = profiles[profile]
+    unknown = set(settings) - PROFILE_KEYS
+    if unknown:
+        raise ValueError(f"grid {path}: profile {profile!r}: unknown keys {sorted(unknown)}")
+    stand_in = settings.get("tasks", {})
+    for m in methods:
+        for key in ("budget", "pretrain_budget") if m.get("pretrain") else ("budget",):
+            cap = settings.get(key)
+            if cap is not None:
+                m[key] = cap if m.get(key) is None else min(m[key], cap)
+        if m.get("pretrain"):
+            m["pretrain"] = stand_in.get(m["pretrain"], m["pretrain"])
+    return [stand_in.get(t, t) for t in tasks], list(settings.get("seeds", seeds))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache, partial
 from pathlib import Path
 
@@ -71,6 +71,12 @@ class RunConfig:
         for plugin in self.plugins:
             load_plugin(plugin)
 
+    def with_domains(self, domains: int | None) -> "RunConfig":
+        """This configuration with bundles of `domains` temporal domains (None: unchanged)."""
+        if domains is None or domains == self.preprocess.domains:
+            return self
+        return replace(self, preprocess=replace(self.preprocess, domains=domains))
+
 
 @dataclass
 class PreparedTask:
@@ -123,34 +129,54 @@ def plan(grid: Grid, config: RunConfig) -> tuple[list[Job], dict[str, PreparedTa
                          f"choose from {list(SELECTION_RULES)}")
     for spec in grid.methods:
         METHODS.entry(spec.name)  # unknown names fail here, before any work
-    prepared = {}
-    pretraining = {spec.pretrain for spec in grid.methods if spec.pretrain}
-    for name in [*grid.tasks, *sorted(pretraining - set(grid.tasks))]:
-        if config.progress:
-            print(f"preparing task {name} ...", flush=True)
-        prepared[name] = prepare_task(name, config, config.prepare_workers, config.progress)
-        if config.progress:
-            print(f"  {name}: {prepared[name].report.summary()}", flush=True)
-    folds = {name: prepared[name].data.subjects() for name in grid.tasks}
+        if (spec.selection or grid.selection) not in SELECTION_RULES:
+            raise ValueError(f"selection rule {spec.selection!r} is not available; "
+                             f"choose from {list(SELECTION_RULES)}")
+    prepared: dict[tuple[str, int | None], PreparedTask] = {}
+
+    def prepared_task(name: str, domains: int | None) -> PreparedTask:
+        if (name, domains) not in prepared:
+            label = name + (f" (domains {domains})" if domains is not None else "")
+            if config.progress:
+                print(f"preparing task {label} ...", flush=True)
+            prepared[(name, domains)] = prepare_task(name, config.with_domains(domains),
+                                                     config.prepare_workers, config.progress)
+            if config.progress:
+                print(f"  {label}: {prepared[(name, domains)].report.summary()}", flush=True)
+        return prepared[(name, domains)]
+
     versions = {}
     for spec in grid.methods:
+        settings = config.with_domains(spec.domains).preprocess
         for name in grid.tasks:
-            task = prepared[name]
-            versions[(spec.name, name)] = {
+            task = prepared_task(name, spec.domains)
+            versions[(spec, name)] = {
                 "method": method_version(spec.name),
-                "preprocess": config.preprocess.digest(),
+                "preprocess": settings.digest(),
                 "annotations": ",".join(f"{d}:{v}" for d, v in
                                         sorted(task.data.annotation_versions.items())),
                 "data": task.data_digest(),
             }
             if spec.pretrain:
-                versions[(spec.name, name)]["pretrain_data"] = prepared[spec.pretrain].data_digest()
-    return grid.jobs(folds, versions), prepared
+                versions[(spec, name)]["pretrain_data"] = \
+                    prepared_task(spec.pretrain, spec.domains).data_digest()
+    folds = {name: prepared_task(name, None).data.subjects() for name in grid.tasks}
+    return grid.jobs(folds, versions), {name: task for (name, _), task in prepared.items()}
 
 
 def run_grid(grid: Grid, config: RunConfig) -> RunSummary:
+    return run_grids([grid], config)
+
+
+def run_grids(grids: list[Grid], config: RunConfig) -> RunSummary:
+    """Runs every job of the grids once: a job in several grids (same key) runs once."""
     config.load_plugins()
-    jobs, prepared = plan(grid, config)
+    jobs, prepared = [], {}
+    for grid in grids:
+        grid_jobs, grid_prepared = plan(grid, config)
+        jobs += grid_jobs
+        prepared.update(grid_prepared)
+    jobs = list({job.key: job for job in jobs}.values())
     store = config.store
     store.sweep_temporary()
     pending = [job for job in jobs if not store.is_done(job)]
@@ -191,7 +217,7 @@ def execute_job(job: Job, config: RunConfig) -> tuple[Job, str | None]:
     store = config.store
     try:
         config.load_plugins()
-        _run(job, config, store)
+        _run(job, config.with_domains(job.domains), store)
         return job, None
     except Exception:  # a bad job is recorded and the grid goes on
         error = traceback.format_exc()

@@ -32,6 +32,7 @@ class RunScores:
     folds_expected: int
     seeds: tuple[int, ...]
     per_seed: tuple[Scores, ...]
+    classes: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -64,7 +65,8 @@ def run_scores(records: list[JobRecord], head: str = "final") -> list[RunScores]
         per_seed = tuple(_pooled(rs, head) for _, rs in sorted(seeds.items())) \
             if folds == expected else ()
         rows.append(RunScores(key[0], key[1], key[2], key[3], first.info["task"]["synthetic"],
-                              folds, expected, tuple(sorted(seeds)), per_seed))
+                              folds, expected, tuple(sorted(seeds)), per_seed,
+                              tuple(first.predictions.classes)))
     return rows
 
 
@@ -74,7 +76,7 @@ def _pooled(records: list[JobRecord], head: str) -> Scores:
     return score(labels, predicted, len(records[0].predictions.classes))
 
 
-def _cell(run: RunScores, metric: str) -> str:
+def format_cell(run: RunScores, metric: str) -> str:
     if not run.complete:
         return f"incomplete ({run.folds}/{run.folds_expected} folds)"
     mean, std = run.mean_std(metric)
@@ -89,8 +91,8 @@ def comparison_frame(runs: list[RunScores]) -> pd.DataFrame:
     table: dict[tuple, dict[str, str]] = defaultdict(dict)
     for run in runs:
         row = table[(run.method, run.selection, "default" if run.budget is None else run.budget)]
-        row[f"{labels[run.task]} UF1"] = _cell(run, "uf1")
-        row[f"{labels[run.task]} UAR"] = _cell(run, "uar")
+        row[f"{labels[run.task]} UF1"] = format_cell(run, "uf1")
+        row[f"{labels[run.task]} UAR"] = format_cell(run, "uar")
         row[f"{labels[run.task]} folds x seeds"] = f"{run.folds} x {len(run.seeds)}"
     frame = pd.DataFrame([{"method": m, "selection": s, "budget": b, **cells}
                           for (m, s, b), cells in table.items()],

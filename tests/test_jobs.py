@@ -32,8 +32,62 @@ def test_grid_file_expands_to_one_job_per_method_task_seed_fold(tmp_path):
     grid = load_grid(path)
     assert grid.methods == (MethodSpec("a", (), 5), MethodSpec("b", (("depth", 2),), None))
     jobs = grid.jobs({"t": ["s1", "s2", "s3"]},
-                     {("a", "t"): {"method": "1"}, ("b", "t"): {"method": "1"}})
+                     {(spec, "t"): {"method": "1"} for spec in grid.methods})
     assert len(jobs) == 2 * 2 * 3 and len({j.key for j in jobs}) == 12
+
+
+def test_a_job_without_domains_keeps_the_key_it_had_before_domains_existed():
+    job = Job("ststnet", "synthetic-5", "synthetic/sub01", versions=(("method", "1"),))
+    assert '"domains"' not in job.canonical()
+    five = Job("ststnet", "synthetic-5", "synthetic/sub01", versions=(("method", "1"),), domains=5)
+    assert five.key != job.key and Job.from_canonical(five.canonical()) == five
+    assert five.run_label == "ststnet[domains=5]"
+
+
+GRID = """
+tasks = ["casme2-5", "mmew-6"]
+budget = 20000
+[[methods]]
+name = "skd_tstsan"
+selection = "oracle"
+[[methods]]
+name = "skd_tstsan"
+options = { segments = 5 }
+domains = 5
+pretrain = "ckplus-7"
+pretrain_budget = 10000
+[[methods]]
+name = "ststnet"
+budget = 400
+[profiles.quick]
+tasks = { casme2-5 = "synthetic-5", mmew-6 = "synthetic-5", ckplus-7 = "synthetic_macro-5" }
+budget = 30
+pretrain_budget = 50
+"""
+
+
+def test_a_grid_profile_maps_tasks_and_caps_budgets(tmp_path):
+    path = tmp_path / "table.toml"
+    path.write_text(GRID)
+    paper, quick = load_grid(path), load_grid(path, profile="quick")
+    assert paper.tasks == ("casme2-5", "mmew-6") and quick.tasks == ("synthetic-5",)
+    assert [m.budget for m in paper.methods] == [20000, 20000, 400]
+    assert [m.budget for m in quick.methods] == [30, 30, 30]
+    assert quick.methods[1].pretrain == "synthetic_macro-5"
+    assert quick.methods[1].pretrain_budget == 50 and quick.methods[1].domains == 5
+    assert quick.methods[0].pretrain_budget is None  # no pretraining: its job key unchanged
+    jobs = quick.jobs({"synthetic-5": ["s1"]}, {(m, "synthetic-5"): {} for m in quick.methods})
+    assert [j.selection for j in jobs] == ["oracle", "last", "last"]
+    assert jobs[1].domains == 5 and jobs[0].domains is None
+    with pytest.raises(ValueError, match="no profile 'gpu'"):
+        load_grid(path, profile="gpu")
+
+
+def test_a_method_key_typo_in_a_grid_is_refused(tmp_path):
+    path = tmp_path / "grid.toml"
+    path.write_text('tasks = ["t"]\n[[methods]]\nname = "a"\nbudgett = 5\n')
+    with pytest.raises(ValueError, match="unknown keys \\['budgett'\\]"):
+        load_grid(path)
 
 
 def test_grid_file_with_an_unknown_key_is_refused(tmp_path):

@@ -1,0 +1,193 @@
+"""The paper's Tables 1-7 and the honesty table, rebuilt from the store: the reported rows
+(results/reference/paper_results.csv) beside the measured ones, the protocol of each stated.
+
+A paper table is a grid file of benchmark/grids with a `table` key; its `tasks` are the
+paper's columns. Run under a profile (e.g. `quick`: every task mapped to the synthetic
+stand-in), the measured runs land in extra columns of their own task, labelled SYNTHETIC,
+and the paper's columns show them as missing: a table never puts a synthetic number under a
+real dataset's name, and never shows a number that no run produced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from tabulate import tabulate
+
+from benchmark.jobs import Grid, Job, MethodSpec, grid_toml, load_grid
+from benchmark.reference import reported
+from benchmark.tables import RunScores, format_cell, synthetic_note
+
+PAPER_GRIDS = ("table1", "table2", "table3", "table4", "table5", "table6", "table7", "honesty")
+PAPER_NAMES = {"ststnet": "STSTNet", "off_apexnet": "OFF-ApexNet", "htnet": "HTNet",
+               "tscnn": "TSCNN", "skd_tstsan": "SKD-TSTSAN", "lbp_top_svm": "LBP-TOP + SVM",
+               "timm_apex": "apex CNN (timm)"}
+SWITCHES = ("mag", "eca", "tsm", "skd")
+HEADS = {"ac1": "classifier=1/3", "ac2": "classifier=2/3", "final": "classifier=3/3"}
+NOT_APPLICABLE = "—"
+MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class PaperTable:
+    key: str  # "1" .. "7", "honesty"
+    description: str
+    paper_tasks: tuple[str, ...]  # the paper's columns
+    grid: Grid  # as run: after the profile
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.paper_tasks + tuple(t for t in self.grid.tasks if t not in self.paper_tasks)
+
+
+def load_paper_table(path: str | Path, profile: str | None = None) -> PaperTable:
+    raw = grid_toml(path)
+    if "table" not in raw:
+        raise ValueError(f"grid {path} is not a paper table (no `table` key)")
+    return PaperTable(str(raw["table"]), raw.get("description", ""), tuple(raw["tasks"]),
+                      load_grid(path, profile))
+
+
+def run_label(spec: MethodSpec) -> str:
+    return Job(spec.name, "", "", options=spec.options, pretrain=spec.pretrain,
+               pretrain_budget=spec.pretrain_budget, domains=spec.domains).run_label
+
+
+def setting_of(spec: MethodSpec, kind: str, grid: Grid) -> str:
+    """The paper's `setting` string for a measured spec of a Table 5, 6 or honesty layout."""
+    options = dict(spec.options)
+    if kind == "5":
+        from methods import METHODS
+
+        switches = METHODS.build(spec.name, **options).switches
+        on = [name for name in SWITCHES if getattr(switches, name)]
+        return "+".join(on) if on else "baseline"
+    if kind == "6":
+        return f"temporal-domains={options.get('segments', 2)}"
+    if kind == "honesty":
+        return f"selection={spec.selection or grid.selection}"
+    return ""
+
+
+def _measured_cells(runs: dict[tuple, RunScores], spec: MethodSpec, grid: Grid,
+                    columns: tuple[str, ...]) -> dict[str, tuple[str, str]]:
+    label, selection = run_label(spec), spec.selection or grid.selection
+    cells = {}
+    for task in columns:
+        run = runs.get((label, task, selection, spec.budget))
+        cells[task] = (format_cell(run, "uf1"), format_cell(run, "uar")) if run else (MISSING, MISSING)
+    return cells
+
+
+def _protocol(spec: MethodSpec, grid: Grid) -> str:
+    parts = [f"selection {spec.selection or grid.selection}", f"seeds {len(grid.seeds)}",
+             f"budget {spec.budget if spec.budget is not None else 'default'}"]
+    if spec.pretrain:
+        parts.append(f"from {spec.pretrain} ({spec.pretrain_budget} it)")
+    return ", ".join(parts)
+
+
+def _reported_rows(table: PaperTable, reference: pd.DataFrame) -> list[dict]:
+    """One row per (method, setting) of the paper's table, its numbers under its tasks."""
+    if table.key == "honesty":  # SKD-TSTSAN as reported in Tables 1-4 for these tasks
+        rows = reference[(reference.method == "SKD-TSTSAN") & (reference.setting == "")
+                         & reference.table.between(1, 4)]
+        rows = rows.drop_duplicates("task")
+        setting = "as reported (release: selection on the test subject)"
+        rows = rows.assign(setting=setting)
+    else:
+        rows = reference[reference.table == int(table.key)]
+    out: dict[tuple[str, str], dict] = {}
+    for line in rows.itertuples():
+        row = out.setdefault((line.method, line.setting), {
+            "method": line.method, "setting": line.setting, "source": "reported",
+            "protocol": "the paper", "cells": {}})
+        row["cells"][line.task] = (f"{line.uf1:.2f}", f"{line.uar:.2f}")
+    return list(out.values())
+
+
+def _measured_rows(table: PaperTable, runs_by_head: dict[str, dict[tuple, RunScores]]) -> list:
+    grid, rows = table.grid, []
+    for spec in grid.methods:
+        name = PAPER_NAMES.get(spec.name.split(".")[0], spec.name)
+        heads = HEADS if table.key == "7" else {"final": ""}
+        for head, head_setting in heads.items():
+            rows.append({"method": f"{name} ({run_label(spec)})",
+                         "setting": head_setting or setting_of(spec, table.key, grid),
+                         "source": "measured", "protocol": _protocol(spec, grid),
+                         "cells": _measured_cells(runs_by_head.get(head, {}), spec, grid,
+                                                  table.columns)})
+    return rows
+
+
+def _by_key(runs: list[RunScores]) -> dict[tuple, RunScores]:
+    return {(r.method, r.task, r.selection, r.budget): r for r in runs}
+
+
+def table_frame(table: PaperTable, runs_by_head: dict[str, list[RunScores]],
+                reference: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The table as a frame: method, setting, source, protocol, then UF1 / UAR per task.
+
+    `runs_by_head`: runs scored on each classifier head ("final"; Table 7 also "ac1", "ac2").
+    Reported and measured rows of one setting sit together (Tables 5-7, honesty); in Tables
+    1-4 the reported rows come first, then ours.
+    """
+    reference = reported() if reference is None else reference
+    keyed = {head: _by_key(runs) for head, runs in runs_by_head.items()}
+    reported_rows, measured_rows = _reported_rows(table, reference), _measured_rows(table, keyed)
+    if table.key in ("5", "6", "7"):
+        order = list(dict.fromkeys([r["setting"] for r in reported_rows]
+                                   + [r["setting"] for r in measured_rows]))
+        rows = sorted(reported_rows + measured_rows,
+                      key=lambda r: (order.index(r["setting"]), r["source"] != "reported"))
+    else:
+        rows = reported_rows + measured_rows
+    synthetic = {r.task for runs in runs_by_head.values() for r in runs if r.synthetic}
+    lines = []
+    for row in rows:
+        line = {k: row[k] for k in ("method", "setting", "source", "protocol")}
+        if table.key == "5":
+            on = row["setting"].split("+")
+            for switch in SWITCHES:
+                line[switch.upper() if switch != "mag" else "Mag"] = "✓" if switch in on else ""
+        for task in table.columns:
+            header = task + (" (SYNTHETIC)" if task in synthetic else "")
+            uf1, uar = row["cells"].get(task, (NOT_APPLICABLE, NOT_APPLICABLE))
+            line[f"{header} UF1"], line[f"{header} UAR"] = uf1, uar
+        lines.append(line)
+    frame = pd.DataFrame(lines)
+    if table.key not in ("5", "6", "7", "honesty"):
+        frame = frame.drop(columns="setting")
+    return frame
+
+
+def caption(table: PaperTable, runs: list[RunScores]) -> list[str]:
+    lines = [table.description,
+             "Reported: the paper's numbers (results/reference/paper_results.csv). Measured: "
+             "this harness's runs, UF1 / UAR (%) pooled over LOSO folds, mean ± sd over seeds; "
+             f"'{MISSING}': not run yet; '{NOT_APPLICABLE}': no such number.",
+             "Selection `last`: the model after the budget; `val`: best epoch on held-out "
+             "training subjects; `oracle`: best epoch on the test subject (reads test labels)."]
+    note = synthetic_note(runs)
+    return lines + ([note] if note else [])
+
+
+def render(table: PaperTable, runs_by_head: dict[str, list[RunScores]], fmt: str = "markdown",
+           reference: pd.DataFrame | None = None) -> str:
+    """The table in `fmt`: markdown (GitHub), latex (booktabs) or csv."""
+    frame = table_frame(table, runs_by_head, reference)
+    if fmt == "csv":
+        return frame.to_csv(index=False)
+    runs = [r for rs in runs_by_head.values() for r in rs if r.task in table.grid.tasks]
+    lines = caption(table, runs)
+    if fmt == "latex":
+        body = tabulate(frame, headers="keys", tablefmt="latex_booktabs", showindex=False,
+                        disable_numparse=True)
+        return "\n".join(f"% {line}" for line in lines) + "\n" + body + "\n"
+    if fmt == "markdown":
+        body = tabulate(frame, headers="keys", tablefmt="github", showindex=False,
+                        disable_numparse=True)
+        return "\n".join(lines) + "\n\n" + body + "\n"
+    raise ValueError(f"unknown table format {fmt!r}: markdown, latex or csv")

@@ -1,0 +1,25 @@
+"""The paper's reported numbers (results/reference/paper_results.csv): facts from Zhu et al.,
+arXiv 2406.17538, Tables 1-7, kept in the repository so that tables show them beside ours.
+
+Columns: table, task (this harness's task name), method (as the paper names it), setting
+(Table 5: the modules on; Table 6: temporal-domains=D; Table 7: classifier=k/3), uf1, uar (%).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference" / "paper_results.csv"
+
+
+def reported(path: Path = REFERENCE) -> pd.DataFrame:
+    frame = pd.read_csv(path, dtype={"setting": str}, keep_default_na=False)
+    frame["table"] = frame["table"].astype(int)
+    return frame
+
+
+def reported_for(table: int, path: Path = REFERENCE) -> pd.DataFrame:
+    frame = reported(path)
+    return frame[frame["table"] == table].reset_index(drop=True)
