@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--pretrain", metavar="TASK",
                      help="start every fold from a checkpoint trained on TASK (e.g. ckplus-7)")
     run.add_argument("--pretrain-budget", type=int, help="pretraining iterations")
+    run.add_argument("--fold-parallel", type=int, default=1, metavar="K",
+                     help="train up to K folds of a run at once in one process (torch methods, "
+                          "selection last; for GPUs): same data, seeds and budgets per fold")
 
     tables = commands.add_parser("tables", parents=[common],
                                  help="regenerate tables (and figures) from the store")
@@ -110,7 +113,7 @@ def _config(args: argparse.Namespace) -> RunConfig:
                      default_data_root=args.data_root, plugins=tuple(args.plugin),
                      preprocess=_preprocess(args), device=args.device,
                      workers=args.workers or 1, prepare_workers=args.prepare_workers,
-                     progress=not args.quiet)
+                     progress=not args.quiet, fold_parallel=getattr(args, "fold_parallel", 1))
 
 
 def _preprocess(args: argparse.Namespace) -> PreprocessSettings:
@@ -175,7 +178,16 @@ def command_run(args: argparse.Namespace) -> int:
     print(f"{summary.ran} jobs run, {summary.already_done} already done, "
           f"{len(summary.failed)} failed, in {time.perf_counter() - started:.1f} s. "
           f"Tables of every stored run: {', '.join(map(str, paths))}")
+    if args.grid and _is_paper_grid(args.grid):
+        _paper_tables(args, config)
     return 1 if summary.failed else 0
+
+
+def _is_paper_grid(name: str) -> bool:
+    from benchmark.jobs import grid_toml
+    from benchmark.paper import paper_grid_names
+
+    return all("table" in grid_toml(grid_path(n)) for n in paper_grid_names(name))
 
 
 def command_tables(args: argparse.Namespace) -> int:

@@ -42,6 +42,10 @@ class RunConfig:
     workers: int = 1  # job workers
     prepare_workers: int = 1  # preprocessing workers
     progress: bool = True
+    # Folds of one run trained at once in one process (methods/fold_parallel.py); 1 = off.
+    # Same data, seeds, budgets and rule per fold; dropout masks differ, so results are the
+    # same in distribution and share the job key.
+    fold_parallel: int = 1
 
     def root_of(self, dataset: str) -> Path:
         """`--data NAME=DIR`, else `--data-root DIR`: its subfolder named like the dataset
@@ -187,16 +191,55 @@ def run_grids(grids: list[Grid], config: RunConfig) -> RunSummary:
               flush=True)
     executor = make_executor(config.workers)
     bar = tqdm(total=len(pending), desc="jobs", unit="job", disable=not config.progress)
-    for job, error in executor.map(partial(execute_job, config=config), pending):
-        bar.update()
-        if error is None:
-            summary.ran += 1
-        else:
-            summary.failed.append((job, error))
-            bar.write(f"FAILED {job.run_label} {job.task} fold {job.fold}: "
-                      f"{error.strip().splitlines()[-1]}")
+    for outcomes in executor.map(partial(execute_group, config=config),
+                                 fold_groups(pending, config.fold_parallel)):
+        for job, error in outcomes:
+            bar.update()
+            if error is None:
+                summary.ran += 1
+            else:
+                summary.failed.append((job, error))
+                bar.write(f"FAILED {job.run_label} {job.task} fold {job.fold}: "
+                          f"{error.strip().splitlines()[-1]}")
     bar.close()
     return summary
+
+
+def fold_groups(jobs: list[Job], size: int) -> list[list[Job]]:
+    """Jobs that differ only in their fold, in groups of at most `size` (1: one job each).
+
+    Only jobs of torch methods under the `last` rule are grouped; the rest stay alone."""
+    if size <= 1:
+        return [[job] for job in jobs]
+    from methods import METHODS
+    from methods.training import TorchMethod
+
+    runs: dict[str, list[Job]] = {}
+    alone = []
+    for job in jobs:
+        method = METHODS.build(job.method, **dict(job.options))
+        if job.selection == "last" and isinstance(method, TorchMethod):
+            runs.setdefault(replace(job, fold="").key, []).append(job)
+        else:
+            alone.append([job])
+    groups = [run[i:i + size] for run in runs.values() for i in range(0, len(run), size)]
+    return groups + alone
+
+
+def execute_group(jobs: list[Job], config: RunConfig) -> list[tuple[Job, str | None]]:
+    """Runs jobs that differ only by fold together (fold-parallel); alone, one by one."""
+    if len(jobs) == 1:
+        return [execute_job(jobs[0], config)]
+    store = config.store
+    try:
+        config.load_plugins()
+        _run_together(jobs, config.with_domains(jobs[0].domains), store)
+        return [(job, None) for job in jobs]
+    except Exception:
+        error = traceback.format_exc()
+        for job in jobs:
+            store.record_failure(job, error)
+        return [(job, error) for job in jobs]
 
 
 @lru_cache(maxsize=4)
@@ -225,9 +268,21 @@ def execute_job(job: Job, config: RunConfig) -> tuple[Job, str | None]:
         return job, error
 
 
-def _run(job: Job, config: RunConfig, store: Store) -> None:
-    import torch
+@dataclass
+class _JobData:
+    """What one job trains and tests on, built the same way whoever trains it."""
 
+    method: object
+    train: object  # methods.base.Split
+    test: object
+    context: object  # methods.base.FitContext
+    fold: object
+    labels: np.ndarray
+    subjects: list[str]
+    prepared: PreparedTask
+
+
+def _job_data(job: Job, config: RunConfig) -> _JobData:
     from methods import METHODS
     from methods.base import FitContext, Split
     from methods.training import pick_device
@@ -250,30 +305,64 @@ def _run(job: Job, config: RunConfig, store: Store) -> None:
                      tuple(samples[i].clip.key for i in indices))
 
     device = str(pick_device(config.device))
-    classes = prepared.data.task.classes
     checkpoint = _checkpoint(job, config, method, device) if job.pretrain else None
-    context = FitContext(num_classes=len(classes), seed=job.rng_seed, budget=job.budget,
-                         selection=job.selection, device=device,
+    context = FitContext(num_classes=len(prepared.data.task.classes), seed=job.rng_seed,
+                         budget=job.budget, selection=job.selection, device=device,
                          init_weights=str(checkpoint) if checkpoint else None)
+    # Only the oracle rule (the release's, named as such in every table) sees test labels.
+    return _JobData(method, split(fold.train, True),
+                    split(fold.test, with_labels=job.selection == "oracle"), context, fold,
+                    labels, subjects, prepared)
+
+
+def _run(job: Job, config: RunConfig, store: Store) -> None:
+    import torch
+
+    data = _job_data(job, config)
     torch.manual_seed(job.rng_seed)
     started = time.perf_counter()
-    # Only the oracle rule (the release's, named as such in every table) sees test labels.
-    test_split = split(fold.test, with_labels=job.selection == "oracle")
-    logits = method.fit_predict(split(fold.train, True), test_split, context)
-    elapsed = time.perf_counter() - started
+    logits = data.method.fit_predict(data.train, data.test, data.context)
+    _finish(job, data, logits, time.perf_counter() - started, store)
+
+
+def _run_together(jobs: list[Job], config: RunConfig, store: Store) -> None:
+    """Trains the folds of `jobs` (one run) at once, then tests and stores each."""
+    from methods.fold_parallel import FoldData, train_folds
+    from methods.training import predict
+
+    datas = [_job_data(job, config) for job in jobs]
+    method = datas[0].method
+    started = time.perf_counter()
+    models, folds = [], []
+    for data in datas:
+        model, device, iterations = method._fresh_model(data.context)
+        models.append(model)
+        folds.append(FoldData(method.inputs(data.train), data.train.labels, data.context.seed))
+    trained = train_folds(method, models, folds, datas[0].context.num_classes, iterations, device)
+    for job, data, model in zip(jobs, datas, trained):
+        logits = predict(model, method.inputs(data.test), device,
+                         memory_format=method.memory_format)
+        _finish(job, data, logits, (time.perf_counter() - started) / len(jobs), store,
+                fold_parallel=len(jobs))
+
+
+def _finish(job: Job, data: _JobData, logits: dict, elapsed: float, store: Store,
+            fold_parallel: int = 1) -> None:
+    fold, classes = data.fold, data.prepared.data.task.classes
+    samples = data.prepared.data.samples
     _check_logits(logits, len(fold.test), len(classes), job)
-    test_labels = labels[fold.test]
+    test_labels = data.labels[fold.test]
     predictions = Predictions(tuple(samples[i].clip.key for i in fold.test),
-                              tuple(subjects[i] for i in fold.test), test_labels,
+                              tuple(data.subjects[i] for i in fold.test), test_labels,
                               {h: np.asarray(v, dtype=np.float64) for h, v in logits.items()},
                               classes)
     info = {
         "fold_scores": score(test_labels, logits["final"].argmax(1), len(classes)).as_dict(),
         "timings": {"fit_predict_s": elapsed, "train_samples": len(fold.train),
-                    "test_samples": len(fold.test)},
-        "task": {"folds": prepared.data.subjects(), "synthetic": prepared.data.synthetic,
-                 "samples": len(samples), "excluded": len(prepared.data.excluded)},
-        "environment": describe(device),
+                    "test_samples": len(fold.test), "fold_parallel": fold_parallel},
+        "task": {"folds": data.prepared.data.subjects(), "synthetic": data.prepared.data.synthetic,
+                 "samples": len(samples), "excluded": len(data.prepared.data.excluded)},
+        "environment": describe(data.context.device),
         "finished": time.time(),
     }
     store.write(job, predictions, info)

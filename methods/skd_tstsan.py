@@ -187,7 +187,9 @@ class DistillationLoss:
             if head not in logits:
                 continue
             student = F.log_softmax(logits[head] / t, dim=1)
-            kl = F.kl_div(student, teacher, reduction="batchmean")
+            # KL(teacher || student), batch mean: F.kl_div's value, written out because
+            # vmap (fold-parallel training) has no fast rule for kl_div
+            kl = (torch.xlogy(teacher, teacher) - teacher * student).sum() / len(teacher)
             feature_term = (features[head] - teacher_features).pow(2).sum()
             loss = loss + (1 - self.l1) * focal_loss(logits[head], targets, weights, self.gamma) \
                 + self.l1 * t * t * kl + self.l2 * feature_term

@@ -132,7 +132,7 @@ class TorchMethod(Method):
             iterations: int, seed: int, device: torch.device,
             selector: EpochSelector | None = None) -> nn.Module:
         """Trains `iterations` steps; with a selector, ends on its best epoch."""
-        weights = class_weights(labels, num_classes).to(device)
+        weights = class_weights(labels, num_classes).to(device, inputs.dtype)
         # fused: one kernel per step instead of one per tensor, same update (much faster on
         # CPU for large models such as HTNet)
         optimizer = torch.optim.Adam(model.parameters(), lr=self.recipe.lr,

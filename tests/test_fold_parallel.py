@@ -1,0 +1,101 @@
+"""Fold-parallel training computes what sequential training computes, fold by fold."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from methods import METHODS
+from methods.fold_parallel import FoldData, train_folds
+from methods.training import pick_device
+
+CPU = pick_device("cpu")
+
+
+def no_dropout(model):
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    return model
+
+
+def folds_of(shape, sizes, seed=0, dtype=torch.float32):
+    generator = torch.Generator().manual_seed(seed)
+    return [FoldData(torch.rand(n, *shape, generator=generator, dtype=dtype),
+                     np.arange(n) % 5, seed=100 + k) for k, n in enumerate(sizes)]
+
+
+@pytest.mark.parametrize("name,shape,sizes", [("ststnet", (3, 28, 28), [40, 37, 45]),
+                                              ("skd_tstsan", (38, 48, 48), [20, 17, 22])])
+def test_weights_after_a_few_steps_match_sequential_training_per_fold(name, shape, sizes):
+    # In float64, so that the comparison is not swamped by Adam turning float32 rounding in
+    # near-zero gradients into full-size steps.
+    method = METHODS.build(name)
+    folds = folds_of(shape, sizes, dtype=torch.float64)
+    models = []
+    for fold in folds:
+        torch.manual_seed(fold.seed)
+        models.append(no_dropout(method.build_model(5)).double())
+    sequential = [method.fit(copy.deepcopy(m).to(memory_format=method.memory_format),
+                             f.inputs, f.labels, 5, 2, f.seed, CPU)
+                  for m, f in zip(models, folds)]
+    parallel = train_folds(method, [copy.deepcopy(m) for m in models], folds, 5, 2, CPU)
+    for alone, together in zip(sequential, parallel):
+        a, b = alone.state_dict(), together.state_dict()
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.allclose(a[key], b[key], rtol=1e-7, atol=1e-9), key
+    moved = [not torch.equal(a, b) for a, b in zip(models[0].state_dict().values(),
+                                                    parallel[0].state_dict().values())]
+    assert any(moved)  # it did train
+
+
+def test_with_dropout_each_fold_draws_its_own_masks():
+    method = METHODS.build("skd_tstsan")
+    fold = folds_of((38, 48, 48), [32])[0]
+    torch.manual_seed(0)
+    model = method.build_model(5)
+    twins = [copy.deepcopy(model), copy.deepcopy(model)]
+    trained = train_folds(method, twins, [fold, fold], 5, 2, CPU)
+    weight = "classifier.linear.weight"
+    assert not torch.allclose(trained[0].state_dict()[weight], trained[1].state_dict()[weight])
+    twins = [no_dropout(copy.deepcopy(model)), no_dropout(copy.deepcopy(model))]
+    trained = train_folds(method, twins, [fold, fold], 5, 2, CPU)
+    assert torch.allclose(trained[0].state_dict()[weight], trained[1].state_dict()[weight])
+
+
+def test_folds_smaller_than_a_batch_are_refused():
+    method = METHODS.build("skd_tstsan")
+    with pytest.raises(ValueError, match="one by one"):
+        train_folds(method, [method.build_model(5)] * 2, folds_of((38, 48, 48), [40, 8]), 5, 1,
+                    CPU)
+
+
+@pytest.mark.slow
+def test_the_runner_trains_a_runs_folds_together_with_the_sequential_results(results, tmp_path):
+    """STSTNet has no dropout: fold-parallel and sequential give the same predictions."""
+    import shutil
+
+    from benchmark.jobs import Grid, MethodSpec
+    from benchmark.runner import RunConfig, run_grid
+    from benchmark.store import Store
+
+    alone = tmp_path / "alone"
+    shutil.copytree(results, alone)
+    grid = Grid((MethodSpec.make("ststnet", budget=8), MethodSpec.make("majority")),
+                ("synthetic-5",))
+    together = run_grid(grid, RunConfig(results=results, progress=False, fold_parallel=4))
+    sequential = run_grid(grid, RunConfig(results=alone, progress=False))
+    assert together.ran == sequential.ran == 20 and not together.failed
+    pairs = {}
+    for root in (results, alone):
+        for record in Store(root).records():
+            pairs.setdefault(record.job.key, []).append(record)
+    assert len(pairs) == 20 and all(len(p) == 2 for p in pairs.values())
+    groups = sorted(r[0].info["timings"]["fold_parallel"] for r in pairs.values()
+                    if r[0].job.method == "ststnet")
+    assert groups == [2, 2] + [4] * 8  # 10 folds in groups of 4, 4 and 2
+    for first, second in pairs.values():
+        assert np.allclose(first.predictions.logits["final"], second.predictions.logits["final"],
+                           rtol=1e-3, atol=1e-4)
