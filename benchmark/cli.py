@@ -76,9 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--pretrain", metavar="TASK",
                      help="start every fold from a checkpoint trained on TASK (e.g. ckplus-7)")
     run.add_argument("--pretrain-budget", type=int, help="pretraining iterations")
-    run.add_argument("--fold-parallel", type=int, default=1, metavar="K",
+    run.add_argument("--executor", choices=["local", "ray"], default="local",
+                     help="local (default): serial, or --workers processes; ray: Ray tasks")
+    run.add_argument("--ray-address", help="a running Ray cluster (auto, or host:port); "
+                                           "default: start a local one")
+    run.add_argument("--gpus-per-job", type=float, default=0.0,
+                     help="Ray: GPU share per job (0.25 runs four jobs on each GPU)")
+    run.add_argument("--fold-parallel", default="1", metavar="K",
                      help="train up to K folds of a run at once in one process (torch methods, "
-                          "selection last; for GPUs): same data, seeds and budgets per fold")
+                          "selection last): same data, seeds and budgets per fold; auto: as "
+                          "many as the GPU's memory holds, 1 on CPU (default 1)")
 
     tables = commands.add_parser("tables", parents=[common],
                                  help="regenerate tables (and figures) from the store")
@@ -89,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("what", choices=["methods", "tasks", "datasets"])
     listing.add_argument("--verbose", "-v", action="store_true",
                          help="tasks: list every excluded clip and every rule applied, by clip")
+    bench = commands.add_parser("bench", parents=[common],
+                                help="SKD-TSTSAN training throughput here: sequential vs "
+                                     "fold-parallel")
+    bench.add_argument("--folds", default="1,4,8", help="comma-separated K (default 1,4,8)")
+    bench.add_argument("--steps", type=int, default=3, help="timed steps per fold (default 3)")
     prepare = commands.add_parser("prepare", parents=[common], help="preprocess a task's clips")
     prepare.add_argument("--task", required=True)
     check = commands.add_parser("check", parents=[common],
@@ -113,7 +125,18 @@ def _config(args: argparse.Namespace) -> RunConfig:
                      default_data_root=args.data_root, plugins=tuple(args.plugin),
                      preprocess=_preprocess(args), device=args.device,
                      workers=args.workers or 1, prepare_workers=args.prepare_workers,
-                     progress=not args.quiet, fold_parallel=getattr(args, "fold_parallel", 1))
+                     progress=not args.quiet, fold_parallel=_fold_parallel(getattr(args, "fold_parallel", "1")),
+                     executor=getattr(args, "executor", "local"),
+                     ray_address=getattr(args, "ray_address", None),
+                     gpus_per_job=getattr(args, "gpus_per_job", 0.0))
+
+
+def _fold_parallel(value: str) -> int:
+    if value == "auto":
+        return 0
+    if not value.isdigit() or int(value) < 1:
+        raise SystemExit(f"--fold-parallel takes a number >= 1 or auto, got {value!r}")
+    return int(value)
 
 
 def _preprocess(args: argparse.Namespace) -> PreprocessSettings:
@@ -299,8 +322,25 @@ def command_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_bench(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from benchmark.bench import measure
+
+    rows = []
+    for folds in (int(k) for k in args.folds.split(",")):
+        measured = measure(folds, args.steps, args.device)
+        rows += [[r.device, r.folds, r.mode, f"{r.fold_steps_per_second:.2f}"] for r in measured]
+        speedup = measured[1].fold_steps_per_second / measured[0].fold_steps_per_second
+        rows.append(["", folds, "fold-parallel / sequential", f"{speedup:.2f}x"])
+    print("SKD-TSTSAN training, batch 16 (random inputs of its shape): fold-steps per second")
+    print(tabulate(rows, headers=["device", "K folds", "mode", "fold-steps/s"],
+                   tablefmt="github", disable_numparse=True))
+    return 0
+
+
 COMMANDS = {"run": command_run, "tables": command_tables, "list": command_list,
-            "prepare": command_prepare, "check": command_check}
+            "prepare": command_prepare, "check": command_check, "bench": command_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

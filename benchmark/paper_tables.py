@@ -77,7 +77,8 @@ def _measured_cells(runs: dict[tuple, RunScores], spec: MethodSpec, grid: Grid,
     cells = {}
     for task in columns:
         run = runs.get((label, task, selection, spec.budget))
-        cells[task] = (format_cell(run, "uf1"), format_cell(run, "uar")) if run else (MISSING, MISSING)
+        cells[task] = ((format_cell(run, "uf1"), format_cell(run, "uar")) if run
+                       else (MISSING, MISSING))
     return cells
 
 

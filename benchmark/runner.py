@@ -42,10 +42,14 @@ class RunConfig:
     workers: int = 1  # job workers
     prepare_workers: int = 1  # preprocessing workers
     progress: bool = True
-    # Folds of one run trained at once in one process (methods/fold_parallel.py); 1 = off.
+    # Folds of one run trained at once in one process (methods/fold_parallel.py); 1 = off,
+    # 0 = chosen for the device (auto_fold_parallel).
     # Same data, seeds, budgets and rule per fold; dropout masks differ, so results are the
     # same in distribution and share the job key.
     fold_parallel: int = 1
+    executor: str = "local"  # local (serial / worker processes) or ray
+    ray_address: str | None = None  # None: a local Ray cluster; "auto" or host:port: a running one
+    gpus_per_job: float = 0.0  # Ray: the GPU share of each job (e.g. 0.25: four jobs per GPU)
 
     def root_of(self, dataset: str) -> Path:
         """`--data NAME=DIR`, else `--data-root DIR`: its subfolder named like the dataset
@@ -185,14 +189,17 @@ def run_grids(grids: list[Grid], config: RunConfig) -> RunSummary:
     store.sweep_temporary()
     pending = [job for job in jobs if not store.is_done(job)]
     summary = RunSummary(jobs, already_done=len(jobs) - len(pending), prepared=prepared)
+    executor = make_executor(config.workers, config.executor, config.ray_address,
+                             partial(_crashed, store=store), config.gpus_per_job)
     if config.progress:
+        how = {"serial": "serial", "processes": f"{config.workers} worker processes",
+               "ray": "Ray tasks"}[executor.name]
         print(f"{len(jobs)} jobs: {summary.already_done} already done, {len(pending)} to run "
-              f"({'serial' if config.workers == 1 else f'{config.workers} worker processes'})",
-              flush=True)
-    executor = make_executor(config.workers)
+              f"({how})", flush=True)
     bar = tqdm(total=len(pending), desc="jobs", unit="job", disable=not config.progress)
+    size = auto_fold_parallel(config.device) if config.fold_parallel == 0 else config.fold_parallel
     for outcomes in executor.map(partial(execute_group, config=config),
-                                 fold_groups(pending, config.fold_parallel)):
+                                 fold_groups(pending, size)):
         for job, error in outcomes:
             bar.update()
             if error is None:
@@ -203,6 +210,31 @@ def run_grids(grids: list[Grid], config: RunConfig) -> RunSummary:
                           f"{error.strip().splitlines()[-1]}")
     bar.close()
     return summary
+
+
+def _crashed(jobs: list[Job], reason: str, store: Store) -> list[tuple[Job, str]]:
+    """The outcome of a group whose worker died for good: recorded, retried next run."""
+    for job in jobs:
+        store.record_failure(job, reason)
+    return [(job, reason) for job in jobs]
+
+
+FOLD_MEMORY_BYTES = 0.5e9  # SKD-TSTSAN at batch 16, one fold, with headroom (an estimate)
+
+
+def auto_fold_parallel(device: str) -> int:
+    """K for `--fold-parallel auto`: 1 on CPU (vmapped convolutions run slower there than one
+    fold after another; see tests/benchmarks/test_fold_parallel_speed.py), on a GPU as many
+    folds as 80% of its free memory holds, at most 32."""
+    import torch
+
+    from methods.training import pick_device
+
+    where = pick_device(device)
+    if where.type != "cuda":
+        return 1
+    free, _ = torch.cuda.mem_get_info(where)
+    return max(1, min(32, int(0.8 * free / FOLD_MEMORY_BYTES)))
 
 
 def fold_groups(jobs: list[Job], size: int) -> list[list[Job]]:

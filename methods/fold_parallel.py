@@ -87,6 +87,7 @@ def train_folds(method: TorchMethod, models: list[nn.Module], folds: list[FoldDa
         loss.backward()
         optimizer.step()
     with torch.no_grad():
+        stacked = {**params, **buffers}
         for k, module in enumerate(wrapped):
-            module.load_state_dict({name: value[k] for name, value in {**params, **buffers}.items()})
+            module.load_state_dict({name: value[k] for name, value in stacked.items()})
     return [module.model for module in wrapped]

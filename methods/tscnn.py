@@ -32,7 +32,8 @@ def _stream(c_in: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(c_in, 64, 5), nn.ReLU(inplace=True), nn.MaxPool2d(5, stride=2, padding=2),
         nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(inplace=True),
-        nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(inplace=True), nn.AvgPool2d(3, stride=2, padding=1),
+        nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(inplace=True),
+        nn.AvgPool2d(3, stride=2, padding=1),
         nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(inplace=True),
         nn.Conv2d(128, 128, 3, padding=1), nn.ReLU(inplace=True),
         nn.Flatten(),

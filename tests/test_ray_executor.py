@@ -1,0 +1,126 @@
+"""The Ray executor on a local Ray cluster: the serial executor's resume and failure tests,
+and a worker killed in the middle of a job (Ray retries it)."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmark.jobs import Grid, MethodSpec
+from benchmark.runner import RunConfig, run_grid
+from benchmark.store import Store
+from tests.conftest import REPO
+from tests.test_runner import FLAKY, predictions_by_job
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install '.[ray]')")
+pytestmark = pytest.mark.slow
+RAY = Path(sys.executable).with_name("ray")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A local Ray cluster of 2 CPUs, started apart from the test process, stopped after."""
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    os.environ.update({"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"})
+    started = subprocess.run([str(RAY), "start", "--head", "--num-cpus", "2",
+                              "--include-dashboard=false", "--disable-usage-stats"],
+                             capture_output=True, text=True, env=env, timeout=180)
+    assert started.returncode == 0, started.stderr
+    yield "auto"
+    if ray.is_initialized():
+        ray.shutdown()
+    subprocess.run([str(RAY), "stop", "--force"], capture_output=True, env=env, timeout=120)
+
+
+def ray_config(results, address, **kwargs) -> RunConfig:
+    return RunConfig(results=results, progress=False, executor="ray", ray_address=address,
+                     **kwargs)
+
+
+def test_failed_jobs_are_recorded_then_retried(cluster, results, tmp_path):
+    allow = tmp_path / "allow"
+    plugin = tmp_path / "flaky_on_ray_plugin.py"
+    # Ray workers do not share this process's environment: the path is written in the plugin
+    # (and the method has its own name: test_runner registers "flaky" in this process too).
+    plugin.write_text(FLAKY.replace('os.environ["FLAKY_ALLOW"]', repr(str(allow)))
+                      .replace('"flaky"', '"flaky_on_ray"'))
+    config = ray_config(results, cluster, plugins=(str(plugin),))
+    grid = Grid((MethodSpec.make("flaky_on_ray"),), ("synthetic-5",))
+    first = run_grid(grid, config)
+    assert len(first.failed) == 10 and first.ran == 0
+    assert len(Store(results).failed()) == 10 and not list(Store(results).records())
+    allow.touch()
+    second = run_grid(grid, config)
+    assert second.ran == 10 and not second.failed and Store(results).failed() == []
+
+
+KILLS_ITSELF_ONCE = textwrap.dedent('''
+    """Kills its own worker process (SIGKILL) the first time it runs, then works."""
+    import os, signal, numpy as np
+    from pathlib import Path
+    from methods import register
+    from methods.base import Method
+
+    MARK = Path(__file__).with_name("killed-once")
+
+    class KillsItsWorkerOnce(Method):
+        views = ()
+        def fit_predict(self, train, test, context):
+            if not MARK.exists():
+                MARK.touch()
+                os.kill(os.getpid(), signal.SIGKILL)
+            return {"final": np.zeros((len(test), context.num_classes))}
+
+    register("kills_its_worker_once", KillsItsWorkerOnce)
+''')
+
+
+def test_a_worker_killed_in_the_middle_is_retried_and_nothing_is_lost(cluster, results,
+                                                                      tmp_path):
+    plugin = tmp_path / "killer_plugin.py"
+    plugin.write_text(KILLS_ITSELF_ONCE)
+    config = ray_config(results, cluster, plugins=(str(plugin),))
+    summary = run_grid(Grid((MethodSpec.make("kills_its_worker_once"),), ("synthetic-5",)),
+                       config)
+    assert (tmp_path / "killed-once").exists()  # a worker did die
+    assert summary.ran == 10 and not summary.failed
+    assert len(list(Store(results).records())) == 10
+
+
+def test_sigkill_of_the_driver_then_resume_gives_the_uninterrupted_predictions(
+        cluster, results, tmp_path):
+    if ray.is_initialized():
+        ray.shutdown()
+    reference = tmp_path / "reference"
+    shutil.copytree(results, reference)
+    command = [sys.executable, str(REPO / "run_benchmark.py"), "run", "--methods", "ststnet",
+               "--budget", "40", "--executor", "ray", "--ray-address", cluster, "--quiet"]
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    done = subprocess.run([*command, "--results", str(reference)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    expected = predictions_by_job(reference)
+    assert len(expected) == 10
+
+    process = subprocess.Popen([*command, "--results", str(results)], cwd=REPO, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = results / "runs"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if runs.exists() and len([p for p in runs.glob("*") if not p.name.startswith(".")]) >= 3:
+            break
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    before = {p.name for p in runs.iterdir() if not p.name.startswith(".")}
+    assert 3 <= len(before) <= 10
+    resumed = subprocess.run([*command, "--results", str(results)], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert predictions_by_job(results) == expected
