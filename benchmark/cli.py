@@ -125,7 +125,8 @@ def _config(args: argparse.Namespace) -> RunConfig:
                      default_data_root=args.data_root, plugins=tuple(args.plugin),
                      preprocess=_preprocess(args), device=args.device,
                      workers=args.workers or 1, prepare_workers=args.prepare_workers,
-                     progress=not args.quiet, fold_parallel=_fold_parallel(getattr(args, "fold_parallel", "1")),
+                     progress=not args.quiet,
+                     fold_parallel=_fold_parallel(getattr(args, "fold_parallel", "1")),
                      executor=getattr(args, "executor", "local"),
                      ray_address=getattr(args, "ray_address", None),
                      gpus_per_job=getattr(args, "gpus_per_job", 0.0))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +52,12 @@ class Job:
 
     @property
     def rng_seed(self) -> int:
-        """The seed the job's randomness uses, derived from its key (so from the seed index too)."""
-        return int(self.key[:8], 16)
+        """The seed the job's randomness uses, derived from its key (so from the seed index
+        too), but not from its selection rule: the same job under `last`, `val` and `oracle`
+        starts from the same weights and batch stream, so the honesty table compares rules,
+        not seeds."""
+        key = self.key if self.selection == "last" else replace(self, selection="last").key
+        return int(key[:8], 16)
 
     @property
     def run_label(self) -> str:

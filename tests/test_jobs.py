@@ -25,6 +25,12 @@ def test_key_is_stable_and_changes_with_anything_that_changes_a_result():
     assert len({job.rng_seed, *(v.rng_seed for v in variants)}) == 6
 
 
+def test_the_selection_rule_changes_the_key_but_not_the_seed():
+    jobs = [Job("skd_tstsan", "casme2-5", "casme2/sub01", selection=rule, versions=(("m", "1"),))
+            for rule in ("last", "val", "oracle")]
+    assert len({j.key for j in jobs}) == 3 and len({j.rng_seed for j in jobs}) == 1
+
+
 def test_grid_file_expands_to_one_job_per_method_task_seed_fold(tmp_path):
     path = tmp_path / "grid.toml"
     path.write_text('tasks = ["t"]\nseeds = [0, 1]\n[[methods]]\nname = "a"\nbudget = 5\n'
