@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmark.paper_tables import MISSING, PaperTable, run_label  # noqa: E402
+from benchmark.paper_tables import MISSING, PaperTable, run_label, run_of, runs_by_key  # noqa: E402
 from benchmark.tables import RunScores  # noqa: E402
 
 
@@ -44,15 +44,14 @@ def confusion_figure(run: RunScores) -> plt.Figure:
     return figure
 
 
-def _uf1(runs: dict[tuple, RunScores], key: tuple) -> float | None:
-    run = runs.get(key)
+def _uf1(run: RunScores | None) -> float | None:
     return run.mean_std("uf1")[0] if run and run.complete else None
 
 
 def fig9_figure(table: PaperTable, runs: list[RunScores]) -> plt.Figure:
     """Fig. 9: UF1 against the amplification factor with and without transfer (left), and
     UF1 per task with and without transfer at the default factor (right)."""
-    keyed = {(r.method, r.task, r.selection, r.budget): r for r in runs}
+    keyed = runs_by_key(runs)
     grid = table.grid
     figure, (sweep, bars) = plt.subplots(1, 2, figsize=(10, 4))
     missing = []
@@ -63,7 +62,7 @@ def fig9_figure(table: PaperTable, runs: list[RunScores]) -> plt.Figure:
         for task in grid.tasks:
             points = []
             for spec in specs:
-                value = _uf1(keyed, (run_label(spec), task, grid.selection, spec.budget))
+                value = _uf1(run_of(keyed, spec, grid, task))
                 if value is None:
                     missing.append(run_label(spec))
                 else:
@@ -80,8 +79,7 @@ def fig9_figure(table: PaperTable, runs: list[RunScores]) -> plt.Figure:
     for offset, transfer in ((-width / 2, False), (width / 2, True)):
         spec = next((s for s in grid.methods if bool(s.pretrain) == transfer
                      and dict(s.options).get("alpha", 2.0) == 2.0), None)
-        heights = [(_uf1(keyed, (run_label(spec), t, grid.selection, spec.budget)) if spec
-                    else None) for t in grid.tasks]
+        heights = [_uf1(run_of(keyed, spec, grid, t)) if spec else None for t in grid.tasks]
         positions = [i + offset for i, h in enumerate(heights) if h is not None]
         bars.bar(positions, [h for h in heights if h is not None], width,
                  label="with transfer" if transfer else "without transfer")

@@ -9,7 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmark.figures import confusion_figure, fig9_figure, save
-from benchmark.paper_tables import PAPER_GRIDS, PaperTable, load_paper_table, render, run_label
+from benchmark.paper_tables import (
+    PAPER_GRIDS,
+    PaperTable,
+    load_paper_table,
+    render,
+    run_of,
+    runs_by_key,
+)
 from benchmark.store import JobRecord
 from benchmark.tables import RunScores, run_scores
 
@@ -43,25 +50,27 @@ def write_paper(names: tuple[str, ...], grid_paths: dict[str, Path], records: li
         for fmt, extension in FORMATS.items():
             path = folder / f"{name}.{extension}"
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(render(table, runs_by_head, fmt))
+            text = render(table, runs_by_head, fmt)
+            path.write_text(text)
             written.append(path)
-        shown.append(render(table, runs_by_head, "markdown"))
+            if fmt == "markdown":
+                shown.append(text)
         if table.key in ("1", "2", "3", "4"):
-            written += _confusions(table, runs_by_head.get("final", []), folder)
+            written += _confusions(table, runs_by_head.get("final", []), folder, set(written))
     return written, shown
 
 
-def _confusions(table: PaperTable, runs: list[RunScores], folder: Path) -> list[Path]:
-    """Fig. 5: a confusion matrix per task for the table's full SKD-TSTSAN runs."""
-    paths = []
+def _confusions(table: PaperTable, runs: list[RunScores], folder: Path,
+                done: set[Path]) -> list[Path]:
+    """Fig. 5: a confusion matrix per task for the table's full SKD-TSTSAN runs (a figure
+    another table already drew, in `done`, is not drawn again)."""
+    keyed, paths = runs_by_key(runs), []
     for spec in table.grid.methods:
         if spec.name != "skd_tstsan" or spec.options:
             continue
-        label = run_label(spec)
-        for run in runs:
-            if (run.method, run.selection, run.budget) == (label, spec.selection
-                                                           or table.grid.selection,
-                                                           spec.budget) \
-                    and run.task in table.grid.tasks and run.complete:
-                paths.append(save(confusion_figure(run), folder / f"fig5_{run.task}.png"))
+        for task in table.grid.tasks:
+            run, path = run_of(keyed, spec, table.grid, task), folder / f"fig5_{task}.png"
+            if run and run.complete and path not in done:
+                paths.append(save(confusion_figure(run), path))
+                done.add(path)
     return paths

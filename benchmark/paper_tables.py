@@ -71,12 +71,21 @@ def setting_of(spec: MethodSpec, kind: str, grid: Grid) -> str:
     return ""
 
 
+def runs_by_key(runs: list[RunScores]) -> dict[tuple, RunScores]:
+    return {(r.method, r.task, r.selection, r.budget): r for r in runs}
+
+
+def run_of(runs: dict[tuple, RunScores], spec: MethodSpec, grid: Grid,
+           task: str) -> RunScores | None:
+    """The stored run of a grid's method spec on a task (from `runs_by_key`), if any."""
+    return runs.get((run_label(spec), task, spec.selection or grid.selection, spec.budget))
+
+
 def _measured_cells(runs: dict[tuple, RunScores], spec: MethodSpec, grid: Grid,
                     columns: tuple[str, ...]) -> dict[str, tuple[str, str]]:
-    label, selection = run_label(spec), spec.selection or grid.selection
     cells = {}
     for task in columns:
-        run = runs.get((label, task, selection, spec.budget))
+        run = run_of(runs, spec, grid, task)
         cells[task] = ((format_cell(run, "uf1"), format_cell(run, "uar")) if run
                        else (MISSING, MISSING))
     return cells
@@ -123,10 +132,6 @@ def _measured_rows(table: PaperTable, runs_by_head: dict[str, dict[tuple, RunSco
     return rows
 
 
-def _by_key(runs: list[RunScores]) -> dict[tuple, RunScores]:
-    return {(r.method, r.task, r.selection, r.budget): r for r in runs}
-
-
 def table_frame(table: PaperTable, runs_by_head: dict[str, list[RunScores]],
                 reference: pd.DataFrame | None = None) -> pd.DataFrame:
     """The table as a frame: method, setting, source, protocol, then UF1 / UAR per task.
@@ -136,7 +141,7 @@ def table_frame(table: PaperTable, runs_by_head: dict[str, list[RunScores]],
     1-4 the reported rows come first, then ours.
     """
     reference = reported() if reference is None else reference
-    keyed = {head: _by_key(runs) for head, runs in runs_by_head.items()}
+    keyed = {head: runs_by_key(runs) for head, runs in runs_by_head.items()}
     reported_rows, measured_rows = _reported_rows(table, reference), _measured_rows(table, keyed)
     if table.key in ("5", "6", "7"):
         order = list(dict.fromkeys([r["setting"] for r in reported_rows]

@@ -367,7 +367,7 @@ def _run_together(jobs: list[Job], config: RunConfig, store: Store) -> None:
     started = time.perf_counter()
     models, folds = [], []
     for data in datas:
-        model, device, iterations = method._fresh_model(data.context)
+        model, device, iterations = method.fresh_model(data.context)
         models.append(model)
         folds.append(FoldData(method.inputs(data.train), data.train.labels, data.context.seed))
     trained = train_folds(method, models, folds, datas[0].context.num_classes, iterations, device)

@@ -52,8 +52,10 @@ def flow_strain_28(bundle: dict) -> np.ndarray:
 
 
 def flow_28(bundle: dict) -> np.ndarray:
-    """OFF-ApexNet's input: onset->apex u, v area-resized to (2, 28, 28)."""
-    return flow_strain_28(bundle)[:2]
+    """OFF-ApexNet's input: onset->apex u, v area-resized to (2, 28, 28) (the first two
+    channels of `flow_strain_28`, without computing the strain)."""
+    flow = onset_apex_flow(bundle)
+    return cv2.resize(flow, (28, 28), interpolation=cv2.INTER_AREA).transpose(2, 0, 1)
 
 
 # HTNet's four regions as (row, col) centres in a 28x28 face: left eye, right eye, left and

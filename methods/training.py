@@ -156,7 +156,7 @@ class TorchMethod(Method):
             selector.restore(model)
         return model
 
-    def _fresh_model(self, context: FitContext) -> tuple[nn.Module, torch.device, int]:
+    def fresh_model(self, context: FitContext) -> tuple[nn.Module, torch.device, int]:
         """A seeded new model (from the pretraining checkpoint if any), its device, budget."""
         device = pick_device(context.device)
         torch.manual_seed(context.seed)
@@ -168,7 +168,7 @@ class TorchMethod(Method):
         return model, device, iterations
 
     def pretrain(self, train: Split, context: FitContext) -> dict:
-        model, device, iterations = self._fresh_model(context)
+        model, device, iterations = self.fresh_model(context)
         self.fit(model, self.inputs(train), train.labels, context.num_classes, iterations,
                  context.seed, device)
         return {name: value.cpu() for name, value in model.state_dict().items()}
@@ -183,7 +183,7 @@ class TorchMethod(Method):
                              f"missing {missing}, unexpected {unexpected}")
 
     def fit_predict(self, train: Split, test: Split, context: FitContext) -> dict[str, np.ndarray]:
-        model, device, iterations = self._fresh_model(context)
+        model, device, iterations = self.fresh_model(context)
         inputs, labels, selector = self.inputs(train), train.labels, None
         if context.selection == "oracle":
             if test.labels is None:

@@ -15,6 +15,7 @@ from methods import METHODS
 from methods.base import Split
 from methods.lbp_top import lbp_top
 from methods.training import TorchMethod
+from tests.benchmarks.training_step import step_function
 
 TORCH_METHODS = [n for n in METHODS.names()
                  if not n.startswith("skd_tstsan.") and isinstance(METHODS.build(n), TorchMethod)]
@@ -45,12 +46,7 @@ def test_training_step_cpu(benchmark, name, bundle):
     optimizer = torch.optim.Adam(model.parameters(), lr=method.recipe.lr, fused=True)
     targets, weights = torch.arange(batch) % 5, torch.full((5,), 0.2)
 
-    def step():
-        loss = method.loss(model, inputs, targets, weights)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+    step = step_function(method, model, optimizer, inputs, targets, weights)
 
     benchmark.extra_info.update(
         batch=batch, threads=torch.get_num_threads(),

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from methods import METHODS
+from tests.benchmarks.training_step import step_function
 
 BATCH = 16
 
@@ -30,12 +31,7 @@ def step_parts():
 def test_training_step_batch16_cpu(benchmark, step_parts):
     method, model, optimizer, inputs, targets, weights = step_parts
 
-    def step():
-        loss = method.loss(model, inputs, targets, weights)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+    step = step_function(method, model, optimizer, inputs, targets, weights)
 
     benchmark.extra_info["threads"] = torch.get_num_threads()
     loss = benchmark.pedantic(step, rounds=5, warmup_rounds=1)
