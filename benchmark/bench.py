@@ -1,5 +1,6 @@
-"""`run_benchmark.py bench`: SKD-TSTSAN training throughput on this machine, one fold after
-another (sequential) against K folds trained at once (fold-parallel), at batch 16.
+"""`run_benchmark.py bench`: SKD-TSTSAN training throughput on this machine, at batch 16: one
+fold after another (sequential) against K folds trained at once (fold-parallel), and one
+fold's step under each speed option (precision, layout, torch.compile).
 
 Steps per second count fold-steps: K folds advanced by one step each count K.
 """
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from methods.base import Speed
 from methods.fold_parallel import FoldData, train_folds
 from methods.training import pick_device
 
@@ -31,7 +33,7 @@ def synthetic_folds(method, folds: int, samples: int = 32, seed: int = 0) -> lis
                      seed=seed + k) for k in range(folds)]
 
 
-def _models(method, folds: list[FoldData], device: torch.device) -> list:
+def models_for(method, folds: list[FoldData], device: torch.device) -> list:
     models = []
     for fold in folds:
         torch.manual_seed(fold.seed)
@@ -40,12 +42,12 @@ def _models(method, folds: list[FoldData], device: torch.device) -> list:
 
 
 def sequential_steps(method, folds: list[FoldData], steps: int, device: torch.device) -> None:
-    for model, fold in zip(_models(method, folds, device), folds):
+    for model, fold in zip(models_for(method, folds, device), folds):
         method.fit(model, fold.inputs, fold.labels, 5, steps, fold.seed, device)
 
 
 def parallel_steps(method, folds: list[FoldData], steps: int, device: torch.device) -> None:
-    train_folds(method, _models(method, folds, device), folds, 5, steps, device)
+    train_folds(method, models_for(method, folds, device), folds, 5, steps, device)
 
 
 def measure(folds: int, steps: int = 3, device: str = "auto") -> list[Throughput]:
@@ -65,4 +67,47 @@ def measure(folds: int, steps: int = 3, device: str = "auto") -> list[Throughput
             torch.cuda.synchronize()
         rows.append(Throughput(mode, folds, str(where),
                                folds * steps / (time.perf_counter() - started)))
+    return rows
+
+
+SPEED_SETTINGS = {  # name -> Speed; SKD-TSTSAN's own layout is channels-last
+    "fp32": Speed(),
+    "fp32 contiguous": Speed(channels_last=False),
+    "bf16": Speed("bf16"),
+    "bf16 contiguous": Speed("bf16", channels_last=False),
+    "fp32 compile": Speed(compile=True),
+    "bf16 compile": Speed("bf16", compile=True),
+}
+
+
+@dataclass(frozen=True)
+class StepTime:
+    setting: str
+    device: str
+    milliseconds: float
+
+
+def measure_speed(settings: list[str], steps: int = 3, device: str = "auto") -> list[StepTime]:
+    """Milliseconds per training step of one SKD-TSTSAN fold under each setting, after two
+    warm-up steps (which include torch.compile's compilation)."""
+    from methods import METHODS
+
+    where = pick_device(device)
+    unknown = set(settings) - set(SPEED_SETTINGS)
+    if unknown:
+        raise ValueError(f"unknown speed settings {sorted(unknown)}; known: {list(SPEED_SETTINGS)}")
+    rows = []
+    for name in settings:
+        method = METHODS.build("skd_tstsan")
+        method.configure(SPEED_SETTINGS[name])
+        (fold,) = synthetic_folds(method, 1)
+        (model,) = models_for(method, [fold], where)
+        method.fit(model, fold.inputs, fold.labels, 5, 2, fold.seed, where)  # warm-up
+        if where.type == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        method.fit(model, fold.inputs, fold.labels, 5, steps, fold.seed, where)
+        if where.type == "cuda":
+            torch.cuda.synchronize()
+        rows.append(StepTime(name, str(where), 1000 * (time.perf_counter() - started) / steps))
     return rows

@@ -52,6 +52,9 @@ def _common() -> argparse.ArgumentParser:
                         help="RetinaFace weights: the Pytorch_Retinaface release's "
                              "mobilenet0.25_Final.pth or Resnet50_Final.pth (never downloaded)")
     common.add_argument("--device", default="auto", help="torch device (default: cuda if present)")
+    common.add_argument("--precision", choices=["fp32", "bf16"],
+                        help="run / tables: torch methods train in fp32 or under bf16 autocast "
+                             "(default: the grid's, else fp32); bf16 is part of each job's key")
     common.add_argument("--quiet", action="store_true", help="no progress output")
     return common
 
@@ -86,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="train up to K folds of a run at once in one process (torch methods, "
                           "selection last): same data, seeds and budgets per fold; auto: as "
                           "many as the GPU's memory holds, 1 on CPU (default 1)")
+    run.add_argument("--compile", action="store_true",
+                     help="torch.compile each fold's training step (pays on GPUs; on CPU the "
+                          "compilation costs minutes and steps run slower)")
+    run.add_argument("--channels-last", choices=["on", "off"],
+                     help="memory layout of torch methods' convolutions (default: each "
+                          "method's own)")
 
     tables = commands.add_parser("tables", parents=[common],
                                  help="regenerate tables (and figures) from the store")
@@ -101,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
                                      "fold-parallel")
     bench.add_argument("--folds", default="1,4,8", help="comma-separated K (default 1,4,8)")
     bench.add_argument("--steps", type=int, default=3, help="timed steps per fold (default 3)")
+    bench.add_argument("--speed", default="fp32,fp32 contiguous,bf16",
+                       help="comma-separated speed settings to time one fold's step under "
+                            "(fp32, fp32 contiguous, bf16, bf16 contiguous, fp32 compile, "
+                            "bf16 compile; default fp32,fp32 contiguous,bf16: compiling "
+                            "takes minutes on a CPU); empty for none")
     prepare = commands.add_parser("prepare", parents=[common], help="preprocess a task's clips")
     prepare.add_argument("--task", required=True)
     check = commands.add_parser("check", parents=[common],
@@ -129,7 +143,10 @@ def _config(args: argparse.Namespace) -> RunConfig:
                      fold_parallel=_fold_parallel(getattr(args, "fold_parallel", "1")),
                      executor=getattr(args, "executor", "local"),
                      ray_address=getattr(args, "ray_address", None),
-                     gpus_per_job=getattr(args, "gpus_per_job", 0.0))
+                     gpus_per_job=getattr(args, "gpus_per_job", 0.0),
+                     compile=getattr(args, "compile", False),
+                     channels_last={"on": True, "off": False, None: None}[
+                         getattr(args, "channels_last", None)])
 
 
 def _fold_parallel(value: str) -> int:
@@ -162,13 +179,13 @@ def _grids(args: argparse.Namespace) -> list[Grid]:
         from benchmark.paper import paper_grid_names
 
         names = paper_grid_names(args.grid or QUICK_GRID)
-        return [load_grid(grid_path(name), args.profile) for name in names]
+        return [load_grid(grid_path(name), args.profile, args.precision) for name in names]
     options_free = tuple(MethodSpec.make(name.strip(), budget=args.budget, pretrain=args.pretrain,
                                          pretrain_budget=args.pretrain_budget)
                          for name in args.methods.split(",") if name.strip())
     tasks = tuple(t.strip() for t in (args.tasks or "synthetic-5").split(",") if t.strip())
     seeds = tuple(int(s) for s in args.seeds.split(","))
-    return [Grid(options_free, tasks, seeds, args.selection)]
+    return [Grid(options_free, tasks, seeds, args.selection, precision=args.precision or "fp32")]
 
 
 def method_switches(runs) -> dict[str, dict]:
@@ -232,9 +249,11 @@ def _paper_tables(args: argparse.Namespace, config: RunConfig) -> int:
     from benchmark.paper import paper_grid_names, write_paper
 
     names = paper_grid_names(args.grid)
-    folder = config.results / "tables" / ("paper" + (f"-{args.profile}" if args.profile else ""))
+    suffix = "".join(f"-{part}" for part in (args.profile, args.precision) if part)
+    folder = config.results / "tables" / f"paper{suffix}"
     written, shown = write_paper(names, {n: grid_path(n) for n in names},
-                                 list(config.store.records()), folder, args.profile)
+                                 list(config.store.records()), folder, args.profile,
+                                 args.precision)
     for markdown in shown:
         print(markdown)
     print(f"written: {', '.join(map(str, written))}")
@@ -326,17 +345,28 @@ def command_check(args: argparse.Namespace) -> int:
 def command_bench(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from benchmark.bench import measure
+    from benchmark.bench import measure, measure_speed
 
     rows = []
-    for folds in (int(k) for k in args.folds.split(",")):
+    for folds in (int(k) for k in args.folds.split(",") if k.strip()):
         measured = measure(folds, args.steps, args.device)
         rows += [[r.device, r.folds, r.mode, f"{r.fold_steps_per_second:.2f}"] for r in measured]
         speedup = measured[1].fold_steps_per_second / measured[0].fold_steps_per_second
         rows.append(["", folds, "fold-parallel / sequential", f"{speedup:.2f}x"])
-    print("SKD-TSTSAN training, batch 16 (random inputs of its shape): fold-steps per second")
-    print(tabulate(rows, headers=["device", "K folds", "mode", "fold-steps/s"],
-                   tablefmt="github", disable_numparse=True))
+    if rows:
+        print("SKD-TSTSAN training, batch 16 (random inputs of its shape): fold-steps per second")
+        print(tabulate(rows, headers=["device", "K folds", "mode", "fold-steps/s"],
+                       tablefmt="github", disable_numparse=True))
+    settings = [s.strip() for s in args.speed.split(",") if s.strip()]
+    if settings:
+        timed = measure_speed(settings, args.steps, args.device)
+        base = timed[0].milliseconds
+        print(f"\nSKD-TSTSAN, one fold's training step at batch 16, by speed setting "
+              f"(speed-up against {timed[0].setting})")
+        print(tabulate([[t.device, t.setting, f"{t.milliseconds:.1f}",
+                         f"{base / t.milliseconds:.2f}x"] for t in timed],
+                       headers=["device", "setting", "ms/step", "speed-up"],
+                       tablefmt="github", disable_numparse=True))
     return 0
 
 

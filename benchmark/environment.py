@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 import subprocess
 from functools import lru_cache
@@ -35,6 +36,7 @@ def describe(device: str) -> dict:
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "device": device,
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "git_commit": git_commit(),
         "packages": {name: _version(name) for name in PACKAGES},
     }

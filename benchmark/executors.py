@@ -1,25 +1,41 @@
 """Executors run a list of jobs through one function and yield outcomes as they finish.
 
 Serial runs in this process; processes runs `workers` spawned worker processes, each with its
-share of the CPU threads; ray submits each item as a task to a Ray cluster. All store results
-the same way, through the job function, so what ran a job never changes where its result lands.
+share of the CPU threads and, where GPUs are visible, pinned to one of them (worker i to GPU
+i mod n); ray submits each item as a task to a Ray cluster. All store results the same way,
+through the job function, so what ran a job never changes where its result lands.
+
+Each executor is a context manager: `start()` (on entering) gets workers going early, so that
+they import torch while the caller is still planning; leaving shuts them down.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from typing import Any, Callable, Iterable, Iterator
 
 
-def _init_worker(threads: int) -> None:
-    import torch
+class _Executor:
+    def start(self) -> None:
+        """Gets workers ready before the first job (a no-op where there is nothing to start)."""
 
-    torch.set_num_threads(threads)
+    def close(self) -> None:
+        """Shuts down what `start` started."""
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
-class SerialExecutor:
+class SerialExecutor(_Executor):
     name = "serial"
 
     def map(self, function: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
@@ -27,29 +43,146 @@ class SerialExecutor:
             yield function(item)
 
 
-class ProcessExecutor:
+def visible_gpus() -> tuple[str, ...]:
+    """The CUDA devices this process may use, as CUDA_VISIBLE_DEVICES names them (without
+    creating a CUDA context, so that spawned workers can still be pinned)."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return tuple(d.strip() for d in listed.split(",") if d.strip())
+    try:
+        import torch
+    except ImportError:
+        return ()
+    return tuple(str(i) for i in range(torch.cuda.device_count()))
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this worker when the driver dies (e.g. SIGKILL), so no orphan
+    goes on writing results after the run was stopped. Elsewhere a no-op."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+_STARTED = None  # in a worker: where it says which item it starts (see ProcessExecutor)
+
+
+def _init_worker(threads: int, gpus: tuple[str, ...], slots, started) -> None:
+    """Pins this worker to its GPU before torch touches CUDA; sets its CPU threads."""
+    global _STARTED
+    _die_with_parent()
+    _STARTED = started
+    slot = slots.get()
+    if gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
+    os.environ["MER_BENCH_WORKER"] = str(slot)
+    import torch
+
+    torch.set_num_threads(threads)
+    import benchmark.runner  # noqa: F401  (the job function's module, imported once, early)
+
+
+def _ready() -> None:
+    """A first task per worker: makes the pool spawn it now, not at the first job."""
+
+
+def _tracked(function: Callable[[Any], Any], index: int, item: Any) -> Any:
+    _STARTED.put(index)  # a SimpleQueue: written before the job runs, even if it then dies
+    return function(item)
+
+
+class ProcessExecutor(_Executor):
+    """Worker processes, started early.
+
+    A worker that dies (killed, out of memory) breaks the pool. The items it and the others
+    had started become suspects; the rest go back in the queue. In a fresh pool each suspect
+    runs alone, so that a death is charged to the item that caused it: retried up to
+    `retries` times, after which `crashed(item, reason)` gives its outcome, as with Ray.
+    """
+
     name = "processes"
 
-    def __init__(self, workers: int):
-        self.workers = workers
+    def __init__(self, workers: int, gpus: tuple[str, ...] = (), retries: int = 2,
+                 crashed: Callable[[Any, str], Any] | None = None):
+        self.workers, self.gpus = workers, tuple(gpus)
         self.threads = max(1, (os.cpu_count() or 1) // workers)
+        self.retries, self.crashed = retries, crashed
+        self._pool: ProcessPoolExecutor | None = None
+        self._started = None
+
+    def start(self) -> None:
+        if self._pool is not None:
+            return
+        context = get_context("spawn")
+        slots, self._started = context.Queue(), context.SimpleQueue()
+        for slot in range(self.workers):
+            slots.put(slot)
+        self._pool = ProcessPoolExecutor(self.workers, mp_context=context,
+                                         initializer=_init_worker,
+                                         initargs=(self.threads, self.gpus, slots, self._started))
+        for _ in range(self.workers):
+            self._pool.submit(_ready)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def _started_indices(self) -> set[int]:
+        indices = set()
+        while not self._started.empty():
+            indices.add(self._started.get())
+        return indices
 
     def map(self, function: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
-        items = list(items)
-        with ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
-                                 initializer=_init_worker, initargs=(self.threads,)) as pool:
-            pending = {pool.submit(function, item) for item in items}
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield future.result()
+        started_here = self._pool is None
+        queue, suspects, deaths = list(enumerate(items)), deque(), {}
+        try:
+            while queue or suspects:
+                self.start()
+                if suspects:  # alone in the pool: if a worker dies now, this item killed it
+                    index, item = suspects.popleft()
+                    try:
+                        yield self._pool.submit(_tracked, function, index, item).result()
+                    except BrokenProcessPool as error:
+                        self.close()
+                        deaths[index] = deaths.get(index, 0) + 1
+                        if deaths[index] <= self.retries:
+                            suspects.append((index, item))
+                        elif self.crashed is None:
+                            raise
+                        else:
+                            yield self.crashed(item, f"worker process died {deaths[index]} "
+                                                     f"times: {error}")
+                    continue
+                futures = {self._pool.submit(_tracked, function, i, item): (i, item)
+                           for i, item in queue}
+                queue, broken, pending = [], [], set(futures)
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        try:
+                            yield future.result()
+                        except BrokenProcessPool:
+                            broken.append(futures[future])
+                if broken:
+                    started = self._started_indices()
+                    suspects.extend(entry for entry in broken if entry[0] in started)
+                    queue = [entry for entry in broken if entry[0] not in started]
+                    self.close()
+        finally:
+            if started_here:
+                self.close()
 
 
 def _call(function: Callable[[Any], Any], item: Any) -> Any:
     return function(item)
 
 
-class RayExecutor:
+class RayExecutor(_Executor):
     """Runs each item as a Ray task on a running cluster (`address`) or a local one.
 
     A task whose worker dies (killed, out of memory) is retried by Ray up to `retries` times;
@@ -65,7 +198,7 @@ class RayExecutor:
         self.address, self.cpus, self.gpus = address, cpus_per_job, gpus_per_job
         self.retries, self.crashed = retries, crashed
 
-    def map(self, function: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+    def start(self) -> None:
         try:
             import ray
         except ImportError:
@@ -73,6 +206,11 @@ class RayExecutor:
         if not ray.is_initialized():
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
                      configure_logging=False)
+
+    def map(self, function: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+        self.start()
+        import ray
+
         task = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus,
                           max_retries=self.retries)(_call)
         items = list(items)
@@ -91,12 +229,13 @@ class RayExecutor:
 
 def make_executor(workers: int, kind: str = "local", ray_address: str | None = None,
                   crashed: Callable[[Any, str], Any] | None = None,
-                  gpus_per_job: float = 0.0):
-    """`local`: serial for 1 worker, else worker processes; `ray`: Ray tasks."""
+                  gpus_per_job: float = 0.0, gpus: tuple[str, ...] = ()):
+    """`local`: serial for 1 worker, else worker processes (pinned round-robin to `gpus`);
+    `ray`: Ray tasks."""
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
     if kind == "ray":
         return RayExecutor(ray_address, gpus_per_job=gpus_per_job, crashed=crashed)
     if kind != "local":
         raise ValueError(f"unknown executor {kind!r}: local or ray")
-    return SerialExecutor() if workers == 1 else ProcessExecutor(workers)
+    return SerialExecutor() if workers == 1 else ProcessExecutor(workers, gpus, crashed=crashed)

@@ -64,7 +64,7 @@ def fig9_figure(table: PaperTable, runs: list[RunScores]) -> plt.Figure:
             for spec in specs:
                 value = _uf1(run_of(keyed, spec, grid, task))
                 if value is None:
-                    missing.append(run_label(spec))
+                    missing.append(run_label(spec, grid))
                 else:
                     points.append((dict(spec.options).get("alpha", 2.0), value))
             if points:

@@ -32,6 +32,7 @@ class Job:
     pretrain: str | None = None  # task whose checkpoint the model starts from (e.g. ckplus-7)
     pretrain_budget: int | None = None
     domains: int | None = None  # temporal domains of its bundles; None: the run's setting
+    precision: str = "fp32"  # torch methods: fp32, or bf16 autocast (methods.base.Speed)
 
     def __post_init__(self):
         # Order never matters: the same options in any order are the same job.
@@ -42,8 +43,11 @@ class Job:
         spec = asdict(self)
         spec["options"] = dict(self.options)
         spec["versions"] = dict(self.versions)
-        if self.domains is None:  # absent, not null: keys of jobs made before it stay the same
+        # absent at their defaults: keys of jobs made before these fields stay the same
+        if self.domains is None:
             del spec["domains"]
+        if self.precision == "fp32":
+            del spec["precision"]
         return json.dumps(spec, sort_keys=True, separators=(",", ":"))
 
     @property
@@ -67,6 +71,8 @@ class Job:
             options.append(f"pretrain={self.pretrain}:{self.pretrain_budget}")
         if self.domains is not None:
             options.append(f"domains={self.domains}")
+        if self.precision != "fp32":
+            options.append(f"precision={self.precision}")
         return self.method + (f"[{','.join(options)}]" if options else "")
 
     @classmethod
@@ -106,6 +112,7 @@ class Grid:
     seeds: tuple[int, ...] = (0,)
     selection: str = "last"
     description: str = ""
+    precision: str = "fp32"  # of every job (torch methods train under it; others ignore it)
 
     def jobs(self, folds: dict[str, list[str]], versions: dict[tuple[MethodSpec, str], dict],
              ) -> list[Job]:
@@ -115,7 +122,7 @@ class Grid:
                 selection=spec.selection or self.selection, budget=spec.budget,
                 options=spec.options, versions=_frozen(versions[(spec, task)]),
                 pretrain=spec.pretrain, pretrain_budget=spec.pretrain_budget,
-                domains=spec.domains)
+                domains=spec.domains, precision=self.precision)
             for spec in self.methods
             for task in self.tasks
             for seed in self.seeds
@@ -124,15 +131,17 @@ class Grid:
 
 
 GRID_KEYS = {"tasks", "seeds", "selection", "methods", "description", "budget", "profiles",
-             "table"}
+             "table", "precision"}
 METHOD_KEYS = {"name", "options", "budget", "pretrain", "pretrain_budget", "selection",
                "domains"}
 PROFILE_KEYS = {"tasks", "budget", "pretrain_budget", "seeds"}
 
 
-def load_grid(path: str | Path, profile: str | None = None) -> Grid:
-    """A grid from TOML: `tasks`, `seeds`, `selection`, a default `budget` and `[[methods]]`
-    (name, options, budget, pretrain, pretrain_budget, selection, domains).
+def load_grid(path: str | Path, profile: str | None = None,
+              precision: str | None = None) -> Grid:
+    """A grid from TOML: `tasks`, `seeds`, `selection`, `precision`, a default `budget` and
+    `[[methods]]` (name, options, budget, pretrain, pretrain_budget, selection, domains).
+    `precision`, if given, replaces the grid's.
 
     A `[profiles.NAME]` table rescales the grid, e.g. `quick` for CPU: `tasks` maps each task
     (and pretraining task) to a stand-in, `budget` / `pretrain_budget` cap the budgets,
@@ -155,7 +164,8 @@ def load_grid(path: str | Path, profile: str | None = None) -> Grid:
                                       m.get("pretrain"), m.get("pretrain_budget"),
                                       m.get("selection"), m.get("domains")) for m in methods)
         return Grid(specs, tuple(dict.fromkeys(tasks)), tuple(seeds),
-                    raw.get("selection", "last"), raw.get("description", ""))
+                    raw.get("selection", "last"), raw.get("description", ""),
+                    precision or raw.get("precision", "fp32"))
     except KeyError as error:
         raise ValueError(f"grid {path}: missing key {error}") from None
 

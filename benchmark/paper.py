@@ -37,12 +37,13 @@ def scored_heads(records: list[JobRecord]) -> dict[str, list[RunScores]]:
 
 
 def write_paper(names: tuple[str, ...], grid_paths: dict[str, Path], records: list[JobRecord],
-                folder: Path, profile: str | None = None) -> tuple[list[Path], list[str]]:
+                folder: Path, profile: str | None = None,
+                precision: str | None = None) -> tuple[list[Path], list[str]]:
     """Writes each named table (md, tex, csv) and figure; returns the paths and the markdown."""
     runs_by_head = scored_heads(records)
     written, shown = [], []
     for name in names:
-        table = load_paper_table(grid_paths[name], profile)
+        table = load_paper_table(grid_paths[name], profile, precision)
         if name in FIGURE_GRIDS:
             written.append(save(fig9_figure(table, runs_by_head.get("final", [])),
                                 folder / f"{name}.png"))

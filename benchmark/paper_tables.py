@@ -42,17 +42,19 @@ class PaperTable:
         return self.paper_tasks + tuple(t for t in self.grid.tasks if t not in self.paper_tasks)
 
 
-def load_paper_table(path: str | Path, profile: str | None = None) -> PaperTable:
+def load_paper_table(path: str | Path, profile: str | None = None,
+                     precision: str | None = None) -> PaperTable:
     raw = grid_toml(path)
     if "table" not in raw:
         raise ValueError(f"grid {path} is not a paper table (no `table` key)")
     return PaperTable(str(raw["table"]), raw.get("description", ""), tuple(raw["tasks"]),
-                      load_grid(path, profile))
+                      load_grid(path, profile, precision))
 
 
-def run_label(spec: MethodSpec) -> str:
+def run_label(spec: MethodSpec, grid: Grid) -> str:
     return Job(spec.name, "", "", options=spec.options, pretrain=spec.pretrain,
-               pretrain_budget=spec.pretrain_budget, domains=spec.domains).run_label
+               pretrain_budget=spec.pretrain_budget, domains=spec.domains,
+               precision=grid.precision).run_label
 
 
 def setting_of(spec: MethodSpec, kind: str, grid: Grid) -> str:
@@ -78,7 +80,7 @@ def runs_by_key(runs: list[RunScores]) -> dict[tuple, RunScores]:
 def run_of(runs: dict[tuple, RunScores], spec: MethodSpec, grid: Grid,
            task: str) -> RunScores | None:
     """The stored run of a grid's method spec on a task (from `runs_by_key`), if any."""
-    return runs.get((run_label(spec), task, spec.selection or grid.selection, spec.budget))
+    return runs.get((run_label(spec, grid), task, spec.selection or grid.selection, spec.budget))
 
 
 def _measured_cells(runs: dict[tuple, RunScores], spec: MethodSpec, grid: Grid,
@@ -96,6 +98,8 @@ def _protocol(spec: MethodSpec, grid: Grid) -> str:
              f"budget {spec.budget if spec.budget is not None else 'default'}"]
     if spec.pretrain:
         parts.append(f"from {spec.pretrain} ({spec.pretrain_budget} it)")
+    if grid.precision != "fp32":
+        parts.append(grid.precision)
     return ", ".join(parts)
 
 
@@ -124,7 +128,7 @@ def _measured_rows(table: PaperTable, runs_by_head: dict[str, dict[tuple, RunSco
         name = PAPER_NAMES.get(spec.name.split(".")[0], spec.name)
         heads = HEADS if table.key == "7" else {"final": ""}
         for head, head_setting in heads.items():
-            rows.append({"method": f"{name} ({run_label(spec)})",
+            rows.append({"method": f"{name} ({run_label(spec, grid)})",
                          "setting": head_setting or setting_of(spec, table.key, grid),
                          "source": "measured", "protocol": _protocol(spec, grid),
                          "cells": _measured_cells(runs_by_head.get(head, {}), spec, grid,

@@ -22,7 +22,7 @@ def pretraining_job(job: Job, data_digest: str) -> Job:
     """The job that trains the checkpoint a fold job starts from."""
     versions = dict(job.versions)
     return Job(method=job.method, task=job.pretrain, fold=ALL_SUBJECTS, seed=job.seed,
-               budget=job.pretrain_budget, options=job.options,
+               budget=job.pretrain_budget, options=job.options, precision=job.precision,
                versions=(("method", versions["method"]), ("preprocess", versions["preprocess"]),
                          ("data", data_digest)))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 import traceback
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache, partial
 from pathlib import Path
 
@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from benchmark.environment import describe
-from benchmark.executors import make_executor
+from benchmark.executors import make_executor, visible_gpus
 from benchmark.folds import fold_of
 from benchmark.jobs import Grid, Job
 from benchmark.metrics import score
@@ -50,6 +50,9 @@ class RunConfig:
     executor: str = "local"  # local (serial / worker processes) or ray
     ray_address: str | None = None  # None: a local Ray cluster; "auto" or host:port: a running one
     gpus_per_job: float = 0.0  # Ray: the GPU share of each job (e.g. 0.25: four jobs per GPU)
+    # Speed-ups that compute the same function (methods.base.Speed); bf16 is the job's.
+    compile: bool = False  # torch.compile the training step (sequential training only)
+    channels_last: bool | None = None  # None: each method's own layout
 
     def root_of(self, dataset: str) -> Path:
         """`--data NAME=DIR`, else `--data-root DIR`: its subfolder named like the dataset
@@ -78,6 +81,12 @@ class RunConfig:
     def load_plugins(self) -> None:
         for plugin in self.plugins:
             load_plugin(plugin)
+
+    def speed(self, precision: str):
+        """A job's speed settings: its precision and this run's compile / layout choices."""
+        from methods.base import Speed
+
+        return Speed(precision, self.compile, self.channels_last)
 
     def with_domains(self, domains: int | None) -> "RunConfig":
         """This configuration with bundles of `domains` temporal domains (None: unchanged)."""
@@ -130,8 +139,11 @@ class RunSummary:
 def plan(grid: Grid, config: RunConfig) -> tuple[list[Job], dict[str, PreparedTask]]:
     """Prepares every task of the grid and expands it into jobs with their version strings."""
     from methods import METHODS
-    from methods.base import SELECTION_RULES
+    from methods.base import PRECISIONS, SELECTION_RULES
 
+    if grid.precision not in PRECISIONS:
+        raise ValueError(f"precision {grid.precision!r} is not available; "
+                         f"choose from {list(PRECISIONS)}")
     if grid.selection not in SELECTION_RULES:
         raise ValueError(f"selection rule {grid.selection!r} is not available; "
                          f"choose from {list(SELECTION_RULES)}")
@@ -179,36 +191,41 @@ def run_grid(grid: Grid, config: RunConfig) -> RunSummary:
 def run_grids(grids: list[Grid], config: RunConfig) -> RunSummary:
     """Runs every job of the grids once: a job in several grids (same key) runs once."""
     config.load_plugins()
-    jobs, prepared = [], {}
-    for grid in grids:
-        grid_jobs, grid_prepared = plan(grid, config)
-        jobs += grid_jobs
-        prepared.update(grid_prepared)
-    jobs = list({job.key: job for job in jobs}.values())
-    store = config.store
-    store.sweep_temporary()
-    pending = [job for job in jobs if not store.is_done(job)]
-    summary = RunSummary(jobs, already_done=len(jobs) - len(pending), prepared=prepared)
-    executor = make_executor(config.workers, config.executor, config.ray_address,
-                             partial(_crashed, store=store), config.gpus_per_job)
-    if config.progress:
-        how = {"serial": "serial", "processes": f"{config.workers} worker processes",
-               "ray": "Ray tasks"}[executor.name]
-        print(f"{len(jobs)} jobs: {summary.already_done} already done, {len(pending)} to run "
-              f"({how})", flush=True)
-    bar = tqdm(total=len(pending), desc="jobs", unit="job", disable=not config.progress)
     size = auto_fold_parallel(config.device) if config.fold_parallel == 0 else config.fold_parallel
-    for outcomes in executor.map(partial(execute_group, config=config),
-                                 fold_groups(pending, size)):
-        for job, error in outcomes:
-            bar.update()
-            if error is None:
-                summary.ran += 1
-            else:
-                summary.failed.append((job, error))
-                bar.write(f"FAILED {job.run_label} {job.task} fold {job.fold}: "
-                          f"{error.strip().splitlines()[-1]}")
-    bar.close()
+    if config.compile and config.fold_parallel != 1:
+        raise ValueError("--compile compiles one fold's training step; fold-parallel training "
+                         "is not compiled: use --compile without --fold-parallel")
+    store = config.store
+    gpus = visible_gpus() if config.device in ("auto", "cuda") else ()
+    with make_executor(config.workers, config.executor, config.ray_address,
+                       partial(_crashed, store=store), config.gpus_per_job, gpus) as executor:
+        # the workers start (import torch) while the tasks are prepared and planned
+        jobs, prepared = [], {}
+        for grid in grids:
+            grid_jobs, grid_prepared = plan(grid, config)
+            jobs += grid_jobs
+            prepared.update(grid_prepared)
+        jobs = list({job.key: job for job in jobs}.values())
+        store.sweep_temporary()
+        pending = [job for job in jobs if not store.is_done(job)]
+        summary = RunSummary(jobs, already_done=len(jobs) - len(pending), prepared=prepared)
+        if config.progress:
+            how = {"serial": "serial", "processes": f"{config.workers} worker processes",
+                   "ray": "Ray tasks"}[executor.name]
+            print(f"{len(jobs)} jobs: {summary.already_done} already done, {len(pending)} to "
+                  f"run ({how})", flush=True)
+        bar = tqdm(total=len(pending), desc="jobs", unit="job", disable=not config.progress)
+        for outcomes in executor.map(partial(execute_group, config=config),
+                                     fold_groups(pending, size)):
+            for job, error in outcomes:
+                bar.update()
+                if error is None:
+                    summary.ran += 1
+                else:
+                    summary.failed.append((job, error))
+                    bar.write(f"FAILED {job.run_label} {job.task} fold {job.fold}: "
+                              f"{error.strip().splitlines()[-1]}")
+        bar.close()
     return summary
 
 
@@ -240,7 +257,8 @@ def auto_fold_parallel(device: str) -> int:
 def fold_groups(jobs: list[Job], size: int) -> list[list[Job]]:
     """Jobs that differ only in their fold, in groups of at most `size` (1: one job each).
 
-    Only jobs of torch methods under the `last` rule are grouped; the rest stay alone."""
+    Only fp32 jobs of torch methods under the `last` rule are grouped (fold_parallel.py says
+    why); the rest stay alone."""
     if size <= 1:
         return [[job] for job in jobs]
     from methods import METHODS
@@ -250,7 +268,7 @@ def fold_groups(jobs: list[Job], size: int) -> list[list[Job]]:
     alone = []
     for job in jobs:
         method = METHODS.build(job.method, **dict(job.options))
-        if job.selection == "last" and isinstance(method, TorchMethod):
+        if job.selection == "last" and job.precision == "fp32" and isinstance(method, TorchMethod):
             runs.setdefault(replace(job, fold="").key, []).append(job)
         else:
             alone.append([job])
@@ -340,7 +358,8 @@ def _job_data(job: Job, config: RunConfig) -> _JobData:
     checkpoint = _checkpoint(job, config, method, device) if job.pretrain else None
     context = FitContext(num_classes=len(prepared.data.task.classes), seed=job.rng_seed,
                          budget=job.budget, selection=job.selection, device=device,
-                         init_weights=str(checkpoint) if checkpoint else None)
+                         init_weights=str(checkpoint) if checkpoint else None,
+                         speed=config.speed(job.precision))
     # Only the oracle rule (the release's, named as such in every table) sees test labels.
     return _JobData(method, split(fold.train, True),
                     split(fold.test, with_labels=job.selection == "oracle"), context, fold,
@@ -360,7 +379,6 @@ def _run(job: Job, config: RunConfig, store: Store) -> None:
 def _run_together(jobs: list[Job], config: RunConfig, store: Store) -> None:
     """Trains the folds of `jobs` (one run) at once, then tests and stores each."""
     from methods.fold_parallel import FoldData, train_folds
-    from methods.training import predict
 
     datas = [_job_data(job, config) for job in jobs]
     method = datas[0].method
@@ -372,8 +390,7 @@ def _run_together(jobs: list[Job], config: RunConfig, store: Store) -> None:
         folds.append(FoldData(method.inputs(data.train), data.train.labels, data.context.seed))
     trained = train_folds(method, models, folds, datas[0].context.num_classes, iterations, device)
     for job, data, model in zip(jobs, datas, trained):
-        logits = predict(model, method.inputs(data.test), device,
-                         memory_format=method.memory_format)
+        logits = method.predict(model, method.inputs(data.test), device)
         _finish(job, data, logits, (time.perf_counter() - started) / len(jobs), store,
                 fold_parallel=len(jobs))
 
@@ -392,6 +409,7 @@ def _finish(job: Job, data: _JobData, logits: dict, elapsed: float, store: Store
         "fold_scores": score(test_labels, logits["final"].argmax(1), len(classes)).as_dict(),
         "timings": {"fit_predict_s": elapsed, "train_samples": len(fold.train),
                     "test_samples": len(fold.test), "fold_parallel": fold_parallel},
+        "speed": asdict(data.context.speed),
         "task": {"folds": data.prepared.data.subjects(), "synthetic": data.prepared.data.synthetic,
                  "samples": len(samples), "excluded": len(data.prepared.data.excluded)},
         "environment": describe(data.context.device),
@@ -417,7 +435,8 @@ def _checkpoint(job: Job, config: RunConfig, method, device: str) -> Path:
                            tuple(s.clip.subject_key for s in samples),
                            tuple(s.clip.key for s in samples))
         context = FitContext(num_classes=len(prepared.data.task.classes),
-                             seed=pretraining.rng_seed, budget=job.pretrain_budget, device=device)
+                             seed=pretraining.rng_seed, budget=job.pretrain_budget, device=device,
+                             speed=config.speed(job.precision))
         return method.pretrain(everything, context)
 
     return ensure_checkpoint(config.results, pretraining, train)

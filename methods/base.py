@@ -8,6 +8,27 @@ from dataclasses import dataclass
 import numpy as np
 
 SELECTION_RULES = ("last", "val", "oracle")  # see methods/training.py
+PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class Speed:
+    """How the shared torch loop runs a job's model; each setting an option, all off by default.
+
+    `precision` bf16 (autocast) changes the numbers, so it is part of the job (and its key);
+    `compile` (torch.compile of the training step) and `channels_last` (None: the method's
+    own layout) compute the same function up to floating-point rounding, so they are run
+    settings, recorded beside each result like fold-parallel training.
+    """
+
+    precision: str = "fp32"
+    compile: bool = False
+    channels_last: bool | None = None
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision {self.precision!r} is not available; "
+                             f"choose from {list(PRECISIONS)}")
 
 
 @dataclass(frozen=True)
@@ -33,6 +54,7 @@ class FitContext:
     selection: str = "last"
     device: str = "cpu"
     init_weights: str | None = None  # a pretraining checkpoint to start from
+    speed: Speed = Speed()
 
 
 class Method(ABC):

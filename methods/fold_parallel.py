@@ -11,7 +11,11 @@ dropout on, each fold draws its own masks (vmap randomness "different"), so resu
 same in distribution, not bit for bit.
 
 Selection: the `last` rule only (the model after the budget); `val` and `oracle` select a
-different epoch per fold and are trained fold by fold.
+different epoch per fold and are trained fold by fold. Precision: fp32 only. bf16 autocast
+does not reach inside vmap (in torch 2.14 the batching rules of conv2d and of linear with a
+bias run below autocast, so a vmapped step silently stays in fp32; tests/test_speed.py), and
+casting everything to bf16 by hand would not be autocast's mix; bf16 jobs are trained fold by
+fold. torch.compile is not applied either (the runner refuses the pair).
 """
 
 from __future__ import annotations
@@ -61,6 +65,9 @@ def train_folds(method: TorchMethod, models: list[nn.Module], folds: list[FoldDa
     The models come in built and seeded (and loaded from a pretraining checkpoint if any),
     exactly as sequential training builds them; they go out trained, in train mode.
     """
+    if method.speed.precision != "fp32":
+        raise ValueError(f"fold-parallel training runs in fp32 only, not "
+                         f"{method.speed.precision}: autocast does not reach inside vmap")
     batch = batch_size_of(method, folds)
     wrapped = [_Loss(method, model.to(device).train()) for model in models]
     params, buffers = torch.func.stack_module_state(wrapped)

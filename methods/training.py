@@ -9,12 +9,15 @@ samples still gets batch-norm statistics from whole batches. Model selection:
   It reads test labels; every table that shows it says so.
 `val` and `oracle` share one rule: accuracy after every epoch, ties to the later epoch, stop
 as soon as it reaches 1.0; only the data they look at differs.
+A job's speed settings (methods.base.Speed) choose bf16 autocast, the memory layout and
+torch.compile of the training step.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from functools import partial
 from typing import Iterator
 
 import numpy as np
@@ -22,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.base import FitContext, Method, Split
+from methods.base import FitContext, Method, Speed, Split
 
 
 @dataclass(frozen=True)
@@ -62,17 +65,24 @@ def final_logits(output: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor
     return output["final"] if isinstance(output, dict) else output
 
 
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast on `device` for precision "bf16"; a no-op context for "fp32"."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 @torch.no_grad()
 def predict(model: nn.Module, inputs: torch.Tensor, device: torch.device,
             batch_size: int = 256,
-            memory_format: torch.memory_format = torch.contiguous_format) -> dict[str, np.ndarray]:
-    """Logits of every head the model returns, in eval mode, on the CPU as float64 arrays."""
+            memory_format: torch.memory_format = torch.contiguous_format,
+            precision: str = "fp32") -> dict[str, np.ndarray]:
+    """Logits of every head the model returns, in eval mode, on the CPU as float32 arrays."""
     was_training = model.training
     model.eval()
     heads: dict[str, list[np.ndarray]] = {}
     for start in range(0, len(inputs), batch_size):
         batch = inputs[start : start + batch_size].to(device)
-        output = model(batch.contiguous(memory_format=memory_format))
+        with autocast(device, precision):
+            output = model(batch.contiguous(memory_format=memory_format))
         output = output if isinstance(output, dict) else {"final": output}
         for name, logits in output.items():
             heads.setdefault(name, []).append(logits.float().cpu().numpy())
@@ -87,14 +97,15 @@ class EpochSelector:
     inputs: torch.Tensor
     labels: np.ndarray
     memory_format: torch.memory_format = torch.contiguous_format
+    precision: str = "fp32"
     best_accuracy: float = -1.0
     best_state: dict | None = None
     best_iteration: int = 0
 
     def observe(self, model: nn.Module, device: torch.device, iteration: int) -> bool:
         """Scores this epoch; returns True when training should stop (accuracy 1.0)."""
-        predicted = predict(model, self.inputs, device,
-                            memory_format=self.memory_format)["final"].argmax(1)
+        predicted = predict(model, self.inputs, device, memory_format=self.memory_format,
+                            precision=self.precision)["final"].argmax(1)
         accuracy = float((predicted == self.labels).mean())
         if accuracy >= self.best_accuracy:
             self.best_accuracy, self.best_iteration = accuracy, iteration
@@ -114,11 +125,28 @@ class TorchMethod(Method):
 
     recipe = Recipe()
     # channels_last makes small-channel convs markedly faster on CPU (oneDNN); same math.
+    # A job's Speed may override it (`configure`).
     memory_format: torch.memory_format = torch.contiguous_format
+    speed: Speed = Speed()  # the job's, set by `configure`
     final_layers: tuple[str, ...] = ("classifier.",)  # not transferred from a pretraining task
 
     def build_model(self, num_classes: int) -> nn.Module:
         raise NotImplementedError
+
+    def configure(self, speed: Speed) -> None:
+        """Takes a job's speed settings (a method instance serves one job)."""
+        self.speed = speed
+        if speed.channels_last is not None:
+            self.memory_format = (torch.channels_last if speed.channels_last
+                                  else torch.contiguous_format)
+
+    def predict(self, model: nn.Module, inputs: torch.Tensor,
+                device: torch.device) -> dict[str, np.ndarray]:
+        return predict(model, inputs, device, memory_format=self.memory_format,
+                       precision=self.speed.precision)
+
+    def selector(self, inputs: torch.Tensor, labels: np.ndarray) -> "EpochSelector":
+        return EpochSelector(inputs, labels, self.memory_format, self.speed.precision)
 
     def inputs(self, split: Split) -> torch.Tensor:
         (view,) = self.views
@@ -141,11 +169,15 @@ class TorchMethod(Method):
         targets = torch.as_tensor(labels, dtype=torch.long)
         batch_size = min(self.recipe.batch_size, len(labels))
         epoch = max(1, len(labels) // batch_size)
+        step_loss = partial(self.loss, model)
+        if self.speed.compile:  # forward and loss as one graph; backward through AOTAutograd
+            step_loss = torch.compile(step_loss)
         model.train()
         for step, index in enumerate(batch_indices(len(labels), batch_size, iterations, seed), 1):
             batch = torch.as_tensor(index)
             x = inputs[batch].to(device).contiguous(memory_format=self.memory_format)
-            loss = self.loss(model, x, targets[batch].to(device), weights)
+            with autocast(device, self.speed.precision):
+                loss = step_loss(x, targets[batch].to(device), weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -159,6 +191,7 @@ class TorchMethod(Method):
     def fresh_model(self, context: FitContext) -> tuple[nn.Module, torch.device, int]:
         """A seeded new model (from the pretraining checkpoint if any), its device, budget."""
         device = pick_device(context.device)
+        self.configure(context.speed)
         torch.manual_seed(context.seed)
         model = self.build_model(context.num_classes)
         if context.init_weights:
@@ -188,14 +221,14 @@ class TorchMethod(Method):
         if context.selection == "oracle":
             if test.labels is None:
                 raise ValueError("the oracle rule selects on the held-out labels; none given")
-            selector = EpochSelector(self.inputs(test), test.labels, self.memory_format)
+            selector = self.selector(self.inputs(test), test.labels)
         elif context.selection == "val":
             keep, held = validation_split(train.subjects, context.seed)
-            selector = EpochSelector(inputs[held], labels[held], self.memory_format)
+            selector = self.selector(inputs[held], labels[held])
             inputs, labels = inputs[keep], labels[keep]
         self.fit(model, inputs, labels, context.num_classes, iterations, context.seed, device,
                  selector)
-        return predict(model, self.inputs(test), device, memory_format=self.memory_format)
+        return self.predict(model, self.inputs(test), device)
 
 
 def validation_split(subjects: tuple[str, ...], seed: int,

@@ -104,7 +104,7 @@ def test_the_runner_trains_a_runs_folds_together_with_the_sequential_results(res
 def test_bench_prints_both_modes_and_their_ratio(capsys):
     from benchmark.cli import main
 
-    assert main(["bench", "--folds", "1", "--steps", "1", "--device", "cpu"]) == 0
+    assert main(["bench", "--folds", "1", "--steps", "1", "--device", "cpu", "--speed", ""]) == 0
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| cpu")]
     assert [r.split("|")[3].strip() for r in rows] == ["sequential", "fold-parallel"]

@@ -42,7 +42,7 @@ def made_up_runs(name: str) -> dict[str, list[RunScores]]:
     runs = []
     for index, spec in enumerate(specs[:-1] if len(specs) > 1 else specs):
         folds = 7 if index == 0 and len(specs) >= 3 else 10
-        runs.append(made_up_run(run_label(spec), spec, table.grid, index, folds))
+        runs.append(made_up_run(run_label(spec, table.grid), spec, table.grid, index, folds))
     heads = {"final": runs}
     if table.key == "7":
         heads |= {"ac1": runs, "ac2": runs}
@@ -110,6 +110,7 @@ def test_tables_command_writes_every_paper_table_and_figure_from_an_empty_store(
 
 def test_figures_draw_confusion_matrices_and_the_fig9_panels(tmp_path):
     table = load_paper_table(grid_path("fig9"), "quick")
-    runs = [made_up_run(run_label(s), s, table.grid, i) for i, s in enumerate(table.grid.methods)]
+    runs = [made_up_run(run_label(s, table.grid), s, table.grid, i)
+            for i, s in enumerate(table.grid.methods)]
     assert save(fig9_figure(table, runs), tmp_path / "fig9.png").stat().st_size > 10_000
     assert save(confusion_figure(runs[0]), tmp_path / "fig5.png").stat().st_size > 10_000

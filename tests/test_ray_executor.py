@@ -6,7 +6,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from benchmark.jobs import Grid, MethodSpec
 from benchmark.runner import RunConfig, run_grid
 from benchmark.store import Store
 from tests.conftest import REPO
-from tests.test_runner import FLAKY, predictions_by_job
+from tests.test_runner import FLAKY, KILLS_ITSELF_ONCE, predictions_by_job
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install '.[ray]')")
 pytestmark = pytest.mark.slow
@@ -58,27 +57,6 @@ def test_failed_jobs_are_recorded_then_retried(cluster, results, tmp_path):
     allow.touch()
     second = run_grid(grid, config)
     assert second.ran == 10 and not second.failed and Store(results).failed() == []
-
-
-KILLS_ITSELF_ONCE = textwrap.dedent('''
-    """Kills its own worker process (SIGKILL) the first time it runs, then works."""
-    import os, signal, numpy as np
-    from pathlib import Path
-    from methods import register
-    from methods.base import Method
-
-    MARK = Path(__file__).with_name("killed-once")
-
-    class KillsItsWorkerOnce(Method):
-        views = ()
-        def fit_predict(self, train, test, context):
-            if not MARK.exists():
-                MARK.touch()
-                os.kill(os.getpid(), signal.SIGKILL)
-            return {"final": np.zeros((len(test), context.num_classes))}
-
-    register("kills_its_worker_once", KillsItsWorkerOnce)
-''')
 
 
 def test_a_worker_killed_in_the_middle_is_retried_and_nothing_is_lost(cluster, results,

@@ -94,17 +94,21 @@ def test_list_tasks_counts_samples_classes_and_subjects(results):
 GRID = ["run", "--methods", "ststnet", "--budget", "120", "--quiet"]
 
 
-def test_sigkill_then_resume_gives_the_uninterrupted_predictions(results, tmp_path):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigkill_then_resume_gives_the_uninterrupted_predictions(results, tmp_path, workers):
+    """Serial and worker processes alike (the Ray executor: tests/test_ray_executor.py). The
+    reference runs with the same workers: 1 torch thread per worker against 2 in the serial
+    process changes the last bits of a float sum."""
     import shutil
 
     reference = tmp_path / "reference"
     shutil.copytree(results, reference)
-    assert cli(*GRID, "--results", str(reference)).returncode == 0
+    assert cli(*GRID, "--results", str(reference), "--workers", workers).returncode == 0
     expected = predictions_by_job(reference)
     assert len(expected) == 10
 
     process = subprocess.Popen([sys.executable, str(REPO / "run_benchmark.py"), *GRID,
-                                "--results", str(results)], cwd=REPO,
+                                "--results", str(results), "--workers", workers], cwd=REPO,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     runs = results / "runs"
     deadline = time.time() + 300
@@ -118,7 +122,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_predictions(results, tmp_pa
     before = {p.name: p.stat().st_mtime_ns for p in runs.iterdir() if not p.name.startswith(".")}
     assert 3 <= len(before) < 10, "the kill should land in the middle of the grid"
 
-    resumed = cli(*GRID[:-1], "--results", str(results))
+    resumed = cli(*GRID[:-1], "--results", str(results), "--workers", workers)
     assert resumed.returncode == 0, resumed.stderr
     assert f"{len(before)} already done, {10 - len(before)} to run" in resumed.stdout
     assert predictions_by_job(results) == expected
@@ -143,12 +147,14 @@ FLAKY = textwrap.dedent('''
 ''')
 
 
-def test_failed_jobs_are_recorded_not_stored_and_retried(results, tmp_path, monkeypatch):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_failed_jobs_are_recorded_not_stored_and_retried(results, tmp_path, monkeypatch,
+                                                         workers):
     plugin = tmp_path / "flaky_plugin.py"
     plugin.write_text(FLAKY)
     allow = tmp_path / "allow"
-    monkeypatch.setenv("FLAKY_ALLOW", str(allow))
-    config = RunConfig(results=results, plugins=(str(plugin),), progress=False)
+    monkeypatch.setenv("FLAKY_ALLOW", str(allow))  # worker processes inherit it
+    config = RunConfig(results=results, plugins=(str(plugin),), progress=False, workers=workers)
     grid = Grid((MethodSpec.make("flaky"),), ("synthetic-5",))
     first = run_grid(grid, config)
     store = Store(results)
@@ -162,6 +168,55 @@ def test_failed_jobs_are_recorded_not_stored_and_retried(results, tmp_path, monk
     second = run_grid(grid, config)
     assert second.ran == 10 and not second.failed
     assert store.failed() == [] and len(list(store.records())) == 10
+
+
+KILLS_ITSELF_ONCE = textwrap.dedent('''
+    """Kills its own worker process (SIGKILL) the first time it runs, then works; on the
+    subject named in the file "always-dies", it kills its worker every time."""
+    import os, signal, numpy as np
+    from pathlib import Path
+    from methods import register
+    from methods.base import Method
+
+    MARK = Path(__file__).with_name("killed-once")
+    ALWAYS = Path(__file__).with_name("always-dies")
+
+    class KillsItsWorkerOnce(Method):
+        views = ()
+        def fit_predict(self, train, test, context):
+            doomed = ALWAYS.exists() and ALWAYS.read_text() in test.subjects
+            if not MARK.exists() or doomed:
+                MARK.touch()
+                os.kill(os.getpid(), signal.SIGKILL)
+            return {"final": np.zeros((len(test), context.num_classes))}
+
+    register("kills_its_worker_once", KillsItsWorkerOnce)
+''')
+
+
+def test_a_worker_process_killed_in_the_middle_is_retried_and_nothing_is_lost(results,
+                                                                              tmp_path):
+    plugin = tmp_path / "killer_plugin.py"
+    plugin.write_text(KILLS_ITSELF_ONCE)
+    config = RunConfig(results=results, plugins=(str(plugin),), progress=False, workers=2)
+    summary = run_grid(Grid((MethodSpec.make("kills_its_worker_once"),), ("synthetic-5",)),
+                       config)
+    assert (tmp_path / "killed-once").exists()  # a worker did die
+    assert summary.ran == 10 and not summary.failed
+    assert len(list(Store(results).records())) == 10
+
+
+def test_a_job_that_always_kills_its_worker_is_recorded_and_the_rest_go_on(results, tmp_path):
+    plugin = tmp_path / "killer_plugin.py"
+    plugin.write_text(KILLS_ITSELF_ONCE)
+    (tmp_path / "always-dies").write_text("synthetic/sub03")
+    config = RunConfig(results=results, plugins=(str(plugin),), progress=False, workers=2)
+    summary = run_grid(Grid((MethodSpec.make("kills_its_worker_once"),), ("synthetic-5",)),
+                       config)
+    assert [job.fold for job, _ in summary.failed] == ["synthetic/sub03"]
+    assert "worker process died 3 times" in summary.failed[0][1]
+    assert summary.ran == 9 and len(list(Store(results).records())) == 9
+    assert Store(results).failed()[0]["job"]["fold"] == "synthetic/sub03"
 
 
 def test_stored_job_holds_spec_predictions_and_environment(results):
