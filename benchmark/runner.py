@@ -12,6 +12,7 @@ import traceback
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache, partial
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
@@ -191,7 +192,7 @@ def run_grid(grid: Grid, config: RunConfig) -> RunSummary:
 def run_grids(grids: list[Grid], config: RunConfig) -> RunSummary:
     """Runs every job of the grids once: a job in several grids (same key) runs once."""
     config.load_plugins()
-    size = auto_fold_parallel(config.device) if config.fold_parallel == 0 else config.fold_parallel
+    size = partial(_auto_size, config=config) if config.fold_parallel == 0 else config.fold_parallel
     if config.compile and config.fold_parallel != 1:
         raise ValueError("--compile compiles one fold's training step; fold-parallel training "
                          "is not compiled: use --compile without --fold-parallel")
@@ -236,13 +237,15 @@ def _crashed(jobs: list[Job], reason: str, store: Store) -> list[tuple[Job, str]
     return [(job, reason) for job in jobs]
 
 
-FOLD_MEMORY_BYTES = 0.5e9  # SKD-TSTSAN at batch 16, one fold, with headroom (an estimate)
+HEADROOM = 1.5  # device memory per fold over fold_memory_bytes' count (allocator, workspaces,
+# vmap's stacked copies): a guess until measured on a GPU
 
 
-def auto_fold_parallel(device: str) -> int:
+def auto_fold_parallel(device: str, fold_bytes: float, free: int | None = None) -> int:
     """K for `--fold-parallel auto`: 1 on CPU (vmapped convolutions run slower there than one
     fold after another; see tests/benchmarks/test_fold_parallel_speed.py), on a GPU as many
-    folds as 80% of its free memory holds, at most 32."""
+    folds of `fold_bytes` (methods.fold_parallel.fold_memory_bytes) as 80% of its free memory
+    holds with HEADROOM, at most 32."""
     import torch
 
     from methods.training import pick_device
@@ -250,29 +253,51 @@ def auto_fold_parallel(device: str) -> int:
     where = pick_device(device)
     if where.type != "cuda":
         return 1
-    free, _ = torch.cuda.mem_get_info(where)
-    return max(1, min(32, int(0.8 * free / FOLD_MEMORY_BYTES)))
+    if free is None:
+        free, _ = torch.cuda.mem_get_info(where)
+    return max(1, min(32, int(0.8 * free / (HEADROOM * fold_bytes))))
 
 
-def fold_groups(jobs: list[Job], size: int) -> list[list[Job]]:
-    """Jobs that differ only in their fold, in groups of at most `size` (1: one job each).
+def _auto_size(job: Job, method, config: RunConfig) -> int:
+    """`auto_fold_parallel` for the run of `job`, from its method's measured memory per fold."""
+    from methods.base import Split
+    from methods.fold_parallel import fold_memory_bytes
+    from methods.training import pick_device
+
+    if pick_device(config.device).type != "cuda":
+        return 1
+    own = config.with_domains(job.domains)
+    views = {name: _view(job.task, name, own) for name in method.views}
+    inputs = method.inputs(Split(views, None, (), ()))
+    classes = len(_prepared(job.task, own).data.task.classes)
+    return auto_fold_parallel(config.device, fold_memory_bytes(method, inputs, classes))
+
+
+def fold_groups(jobs: list[Job], size: int | Callable[[Job, object], int]) -> list[list[Job]]:
+    """Jobs that differ only in their fold, in groups of at most `size` (1: one job each), or
+    of `size(job, method)` for each run (`--fold-parallel auto`).
 
     Only fp32 jobs of torch methods under the `last` rule are grouped (fold_parallel.py says
     why); the rest stay alone."""
-    if size <= 1:
+    if not callable(size) and size <= 1:
         return [[job] for job in jobs]
     from methods import METHODS
     from methods.training import TorchMethod
 
     runs: dict[str, list[Job]] = {}
-    alone = []
+    method_of, alone = {}, []
     for job in jobs:
         method = METHODS.build(job.method, **dict(job.options))
         if job.selection == "last" and job.precision == "fp32" and isinstance(method, TorchMethod):
-            runs.setdefault(replace(job, fold="").key, []).append(job)
+            run = replace(job, fold="").key
+            runs.setdefault(run, []).append(job)
+            method_of.setdefault(run, method)
         else:
             alone.append([job])
-    groups = [run[i:i + size] for run in runs.values() for i in range(0, len(run), size)]
+    groups = []
+    for run, members in runs.items():
+        k = size(members[0], method_of[run]) if callable(size) else size
+        groups += [members[i:i + k] for i in range(0, len(members), max(1, k))]
     return groups + alone
 
 

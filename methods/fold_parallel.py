@@ -98,3 +98,28 @@ def train_folds(method: TorchMethod, models: list[nn.Module], folds: list[FoldDa
         for k, module in enumerate(wrapped):
             module.load_state_dict({name: value[k] for name, value in stacked.items()})
     return [module.model for module in wrapped]
+
+
+def fold_memory_bytes(method: TorchMethod, inputs: torch.Tensor, num_classes: int) -> int:
+    """What one fold holds on the device while it trains, measured on the CPU: its weights,
+    gradients and Adam's two moments (4 x the parameters), one batch, and every tensor autograd
+    saves for the backward of one step (each counted once). `--fold-parallel auto` divides a
+    GPU's free memory by it."""
+    torch.manual_seed(0)
+    model = method.build_model(num_classes).train()
+    size = method.recipe.batch_size
+    batch = inputs[torch.arange(size) % len(inputs)].contiguous(memory_format=method.memory_format)
+    targets = torch.arange(size) % num_classes
+    weights = torch.full((num_classes,), 1.0 / num_classes)
+    saved: dict[tuple, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        if tensor.device.type != "meta":
+            key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tensor.shape)
+            saved[key] = tensor.numel() * tensor.element_size()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        method.loss(model, batch, targets, weights)
+    parameters = sum(p.numel() * p.element_size() for p in model.parameters())
+    return 4 * parameters + batch.numel() * batch.element_size() + sum(saved.values())

@@ -112,7 +112,72 @@ def test_bench_prints_both_modes_and_their_ratio(capsys):
     assert "fold-parallel / sequential" in out
 
 
-def test_auto_fold_parallel_is_sequential_on_cpu():
-    from benchmark.runner import auto_fold_parallel
+def test_auto_fold_parallel_is_sequential_on_cpu_and_fills_a_gpu_by_measured_memory():
+    from benchmark.runner import HEADROOM, auto_fold_parallel
 
-    assert auto_fold_parallel("cpu") == 1
+    assert auto_fold_parallel("cpu", 1e6) == 1
+    gib = 2**30
+    assert auto_fold_parallel("cuda", 3 * gib, free=80 * gib) == int(0.8 * 80 / (HEADROOM * 3))
+    assert auto_fold_parallel("cuda", 0.1 * gib, free=80 * gib) == 32  # at most 32
+    assert auto_fold_parallel("cuda", 3 * gib, free=2 * gib) == 1  # at least 1
+
+
+def without_activations(method, inputs, batch):
+    from methods.fold_parallel import fold_memory_bytes
+    from methods.training import Recipe
+
+    method.recipe = Recipe(batch_size=batch)
+    total = fold_memory_bytes(method, inputs, 5)
+    parameters = sum(p.numel() for p in method.build_model(5).parameters()) * 4
+    return total, total - 4 * parameters - inputs[:1].nbytes * batch
+
+
+def test_fold_memory_counts_weights_adam_and_the_activations_of_a_step():
+    method = METHODS.build("ststnet")
+    inputs = torch.rand(40, 3, 28, 28)
+    total16, saved16 = without_activations(method, inputs, 16)
+    total32, saved32 = without_activations(method, inputs, 32)
+    assert saved16 > 0 and saved32 == pytest.approx(2 * saved16, rel=0.02)  # per sample
+    assert total32 > total16
+    skd = METHODS.build("skd_tstsan")
+    _, saved = without_activations(skd, torch.rand(20, 38, 48, 48), 16)
+    # SKD-TSTSAN keeps about 20 MB a sample for its backward (three streams, the ACs):
+    assert 100e6 < saved < 600e6
+
+
+def test_fold_groups_take_each_runs_own_size():
+    from benchmark.jobs import Job
+    from benchmark.runner import fold_groups
+
+    jobs = [Job(name, "synthetic-5", f"synthetic/sub{k:02d}") for name in ("ststnet", "tscnn")
+            for k in range(1, 8)]
+    sizes = {"ststnet": 3, "tscnn": 7}
+    groups = fold_groups(jobs, lambda job, method: sizes[job.method])
+    assert [len(g) for g in groups] == [3, 3, 1, 7]
+    assert {j.method for j in groups[-1]} == {"tscnn"}
+
+
+def test_auto_on_a_gpu_sizes_each_run_from_its_methods_measured_memory(results, monkeypatch):
+    """The wiring of `--fold-parallel auto` on a GPU, with the GPU faked: 16 GiB free."""
+    from functools import partial
+
+    import methods.training
+    from benchmark.jobs import Job
+    from benchmark.runner import HEADROOM, RunConfig, _auto_size, fold_groups
+    from methods.fold_parallel import fold_memory_bytes
+
+    monkeypatch.setattr(methods.training, "pick_device", lambda requested=None:
+                        torch.device("cuda"))
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (16 * 2**30, 80 * 2**30))
+    config = RunConfig(results=results, progress=False)
+    jobs = [Job(name, "synthetic-5", f"synthetic/sub{k:02d}") for name in ("skd_tstsan", "ststnet")
+            for k in range(1, 11)]
+    groups = fold_groups(jobs, partial(_auto_size, config=config))
+    per_fold = HEADROOM * fold_memory_bytes(METHODS.build("skd_tstsan"),
+                                            torch.rand(20, 38, 48, 48), 5)
+    assert 10 <= int(0.8 * 16 * 2**30 / per_fold) < 32  # SKD-TSTSAN: about 24 folds in 16 GiB
+    assert [len(g) for g in groups] == [10, 10]  # both runs fit whole (10 folds each)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (2 * 2**30, 80 * 2**30))
+    sizes = [len(g) for g in fold_groups(jobs, partial(_auto_size, config=config))]
+    k = int(0.8 * 2 * 2**30 / per_fold)  # 2 GiB: SKD-TSTSAN 3 folds at a time, STSTNet all 10
+    assert k == 3 and sizes == [3, 3, 3, 1, 10]
