@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", parents=[common], help="run a grid of jobs (resumable)")
     run.add_argument("--grid", help="TOML grid file, or a shipped grid's name (quick, ablation, "
-                                    "comparison, table1..table7, honesty, fig9; paper = all "
+                                    "comparison, table1..table7, honesty, fig9, gpu_scale; paper = all "
                                     "of the paper's); the default without --methods is quick")
     run.add_argument("--profile", help="a grid profile, e.g. quick: the paper's grids mapped to "
                                        "the synthetic stand-in with CPU budgets")

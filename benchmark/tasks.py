@@ -300,6 +300,9 @@ register("synthetic-5", Task, name="synthetic-5", classes=tuple(CASME2_5),
 register("synthetic_macro-5", Task, name="synthetic_macro-5", classes=tuple(CASME2_5),
          sources=(Source("synthetic_macro", CASME2_5),),
          description="synthetic macro-expressions (4x the motion), a stand-in for CK+ pretraining")
+register("synthetic_casme2-5", Task, name="synthetic_casme2-5", classes=tuple(CASME2_5),
+         sources=(Source("synthetic_casme2", CASME2_5),),
+         description="synthetic clips of CASME II's size (26 subjects), for GPU-scale runs")
 register("casme2-5", Task, name="casme2-5", classes=tuple(CASME2_5),
          sources=(Source("casme2", CASME2_5, {"release": "2014"}),),
          description="CASME II, 2014 labels, five classes (fear and sadness excluded)")

@@ -9,6 +9,9 @@ register("synthetic", "datasets.synthetic:Synthetic")
 # Larger motions, other subjects: stands in for CK+ to exercise pretraining and transfer.
 register("synthetic_macro", "datasets.synthetic:Synthetic", name="synthetic_macro", seed=1,
          subjects=8, clips_per_subject=5, motion_scale=4.0)
+# CASME II's size (26 subjects, 260 clips): the stand-in of the GPU-scale grid (gpu_scale.toml).
+register("synthetic_casme2", "datasets.synthetic:Synthetic", name="synthetic_casme2", seed=2,
+         subjects=26, clips_per_subject=10)
 register("casme2", "datasets.casme2:CASME2")
 register("samm", "datasets.samm:SAMM")
 register("smic", "datasets.smic:SMIC")

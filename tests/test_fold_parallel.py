@@ -181,3 +181,21 @@ def test_auto_on_a_gpu_sizes_each_run_from_its_methods_measured_memory(results, 
     sizes = [len(g) for g in fold_groups(jobs, partial(_auto_size, config=config))]
     k = int(0.8 * 2 * 2**30 / per_fold)  # 2 GiB: SKD-TSTSAN 3 folds at a time, STSTNet all 10
     assert k == 3 and sizes == [3, 3, 3, 1, 10]
+
+
+def test_the_gpu_scale_grid_is_a_casme2_sized_loso_at_the_papers_budget():
+    from benchmark.cli import grid_path
+    from benchmark.jobs import load_grid
+    from benchmark.tasks import TASKS
+    from datasets import DATASETS
+    from datasets.synthetic_frames import SyntheticSpec
+
+    grid = load_grid(grid_path("gpu_scale"))
+    assert [(s.name, s.budget) for s in grid.methods] == [("skd_tstsan", 20000)]
+    assert grid.tasks == ("synthetic_casme2-5",) and grid.selection == "last"
+    assert load_grid(grid_path("gpu_scale"), "quick").methods[0].budget == 10
+    (source,) = TASKS.build("synthetic_casme2-5").sources
+    kwargs = dict(DATASETS.entry(source.dataset).kwargs)
+    kwargs.pop("name")
+    spec = SyntheticSpec(**kwargs)
+    assert spec.subjects == 26 and spec.subjects * spec.clips_per_subject == 260  # CASME II: 255
