@@ -146,7 +146,7 @@ class ProcessExecutor(_Executor):
                 if suspects:  # alone in the pool: if a worker dies now, this item killed it
                     index, item = suspects.popleft()
                     try:
-                        yield self._pool.submit(_tracked, function, index, item).result()
+                        yield self._pool.submit(function, item).result()
                     except BrokenProcessPool as error:
                         self.close()
                         deaths[index] = deaths.get(index, 0) + 1
@@ -160,16 +160,17 @@ class ProcessExecutor(_Executor):
                     continue
                 futures = {self._pool.submit(_tracked, function, i, item): (i, item)
                            for i, item in queue}
-                queue, broken, pending = [], [], set(futures)
+                queue, broken, pending, started = [], [], set(futures), set()
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    started |= self._started_indices()  # drained as it goes: a pipe fills up
                     for future in done:
                         try:
                             yield future.result()
                         except BrokenProcessPool:
                             broken.append(futures[future])
                 if broken:
-                    started = self._started_indices()
+                    started |= self._started_indices()
                     suspects.extend(entry for entry in broken if entry[0] in started)
                     queue = [entry for entry in broken if entry[0] not in started]
                     self.close()
