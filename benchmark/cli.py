@@ -66,8 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", parents=[common], help="run a grid of jobs (resumable)")
     run.add_argument("--grid", help="TOML grid file, or a shipped grid's name (quick, ablation, "
-                                    "comparison, table1..table7, honesty, fig9, gpu_scale; paper = all "
-                                    "of the paper's); the default without --methods is quick")
+                                    "comparison, table1..table7, honesty, fig9, gpu_scale; "
+                                    "paper = all of the paper's); the default without "
+                                    "--methods is quick")
     run.add_argument("--profile", help="a grid profile, e.g. quick: the paper's grids mapped to "
                                        "the synthetic stand-in with CPU budgets")
     run.add_argument("--methods", help="comma-separated method names")
@@ -90,8 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "selection last): same data, seeds and budgets per fold; auto: as "
                           "many as the GPU's memory holds, 1 on CPU (default 1)")
     run.add_argument("--compile", action="store_true",
-                     help="torch.compile each fold's training step (pays on GPUs; on CPU the "
-                          "compilation costs minutes and steps run slower)")
+                     help="torch.compile each fold's training step (meant for GPUs; on a "
+                          "2-core CPU it compiled for minutes and then ran slower)")
     run.add_argument("--channels-last", choices=["on", "off"],
                      help="memory layout of torch methods' convolutions (default: each "
                           "method's own)")
