@@ -140,11 +140,9 @@ class RunSummary:
 def plan(grid: Grid, config: RunConfig) -> tuple[list[Job], dict[str, PreparedTask]]:
     """Prepares every task of the grid and expands it into jobs with their version strings."""
     from methods import METHODS
-    from methods.base import PRECISIONS, SELECTION_RULES
+    from methods.base import SELECTION_RULES, Speed
 
-    if grid.precision not in PRECISIONS:
-        raise ValueError(f"precision {grid.precision!r} is not available; "
-                         f"choose from {list(PRECISIONS)}")
+    Speed(grid.precision)  # an unknown precision fails here, before any work
     if grid.selection not in SELECTION_RULES:
         raise ValueError(f"selection rule {grid.selection!r} is not available; "
                          f"choose from {list(SELECTION_RULES)}")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from functools import partial
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -96,16 +96,14 @@ class EpochSelector:
 
     inputs: torch.Tensor
     labels: np.ndarray
-    memory_format: torch.memory_format = torch.contiguous_format
-    precision: str = "fp32"
+    predictor: Callable[..., dict[str, np.ndarray]] = predict  # the method's, with its layout
     best_accuracy: float = -1.0
     best_state: dict | None = None
     best_iteration: int = 0
 
     def observe(self, model: nn.Module, device: torch.device, iteration: int) -> bool:
         """Scores this epoch; returns True when training should stop (accuracy 1.0)."""
-        predicted = predict(model, self.inputs, device, memory_format=self.memory_format,
-                            precision=self.precision)["final"].argmax(1)
+        predicted = self.predictor(model, self.inputs, device)["final"].argmax(1)
         accuracy = float((predicted == self.labels).mean())
         if accuracy >= self.best_accuracy:
             self.best_accuracy, self.best_iteration = accuracy, iteration
@@ -146,7 +144,7 @@ class TorchMethod(Method):
                        precision=self.speed.precision)
 
     def selector(self, inputs: torch.Tensor, labels: np.ndarray) -> "EpochSelector":
-        return EpochSelector(inputs, labels, self.memory_format, self.speed.precision)
+        return EpochSelector(inputs, labels, self.predict)
 
     def inputs(self, split: Split) -> torch.Tensor:
         (view,) = self.views
