@@ -93,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--compile", action="store_true",
                      help="torch.compile each fold's training step (meant for GPUs; on a "
                           "2-core CPU it compiled for minutes and then ran slower)")
+    run.add_argument("--weights-dir", action="append", default=[], metavar="[NAME=]DIR",
+                     help="a folder of released per-subject weights (one file per held-out "
+                          "subject, e.g. STSTNet's 006.pth ... sub26.pth): with --methods, "
+                          "each method is evaluated with them, nothing trained; a grid "
+                          "method's `weights = NAME` reads the folder given as NAME=DIR, or "
+                          "named NAME (repeatable)")
     run.add_argument("--channels-last", choices=["on", "off"],
                      help="memory layout of torch methods' convolutions (default: each "
                           "method's own)")
@@ -116,6 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
                             "(fp32, fp32 contiguous, bf16, bf16 contiguous, fp32 compile, "
                             "bf16 compile; default fp32,fp32 contiguous,bf16: compiling "
                             "takes minutes on a CPU); empty for none")
+    scoring = commands.add_parser("score", parents=[common],
+                                  help="score a CSV of per-clip predictions made anywhere under "
+                                       "a task's clips and labels")
+    scoring.add_argument("--task", required=True)
+    scoring.add_argument("--predictions", required=True, type=Path,
+                         help="CSV: clip (key or name; optional dataset, subject columns) and "
+                              "predicted (class index or name) or one logit column per class; "
+                              "optional label, checked against the task's")
     prepare = commands.add_parser("prepare", parents=[common], help="preprocess a task's clips")
     prepare.add_argument("--task", required=True)
     check = commands.add_parser("check", parents=[common],
@@ -147,7 +161,14 @@ def _config(args: argparse.Namespace) -> RunConfig:
                      gpus_per_job=getattr(args, "gpus_per_job", 0.0),
                      compile=getattr(args, "compile", False),
                      channels_last={"on": True, "off": False, None: None}[
-                         getattr(args, "channels_last", None)])
+                         getattr(args, "channels_last", None)],
+                     weights_dirs=tuple(_weights_dir(d) for d in getattr(args, "weights_dir", [])))
+
+
+def _weights_dir(value: str) -> tuple[str, str]:
+    """`NAME=DIR` or `DIR` (named by its folder): a released weights folder and its name."""
+    name, sep, folder = value.partition("=")
+    return (name, folder) if sep else (Path(value).name, value)
 
 
 def _fold_parallel(value: str) -> int:
@@ -181,8 +202,12 @@ def _grids(args: argparse.Namespace) -> list[Grid]:
 
         names = paper_grid_names(args.grid or QUICK_GRID)
         return [load_grid(grid_path(name), args.profile, args.precision) for name in names]
+    weights = [_weights_dir(d)[0] for d in args.weights_dir] or [None]
+    if len(weights) > 1:
+        raise ValueError("with --methods, give one --weights-dir (a grid may name several)")
     options_free = tuple(MethodSpec.make(name.strip(), budget=args.budget, pretrain=args.pretrain,
-                                         pretrain_budget=args.pretrain_budget)
+                                         pretrain_budget=args.pretrain_budget,
+                                         weights=weights[0])
                          for name in args.methods.split(",") if name.strip())
     tasks = tuple(t.strip() for t in (args.tasks or "synthetic-5").split(",") if t.strip())
     seeds = tuple(int(s) for s in args.seeds.split(","))
@@ -330,6 +355,18 @@ def command_prepare(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
+def command_score(args: argparse.Namespace) -> int:
+    from benchmark.scoring import score_file
+    from benchmark.tasks import TASKS, load_task
+
+    config = _config(args)
+    task = TASKS.build(args.task)
+    data = load_task(task, {d: config.root_of(d) for d in task.datasets})
+    report = score_file(args.predictions, data)
+    print("\n".join(report.lines()))
+    return 0 if report.scores is not None and not report.missing else 1
+
+
 def command_check(args: argparse.Namespace) -> int:
     from benchmark.check_sheet import make_check_sheet
 
@@ -372,7 +409,8 @@ def command_bench(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": command_run, "tables": command_tables, "list": command_list,
-            "prepare": command_prepare, "check": command_check, "bench": command_bench}
+            "prepare": command_prepare, "check": command_check, "bench": command_bench,
+            "score": command_score}
 
 
 def main(argv: list[str] | None = None) -> int:

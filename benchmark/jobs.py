@@ -33,6 +33,9 @@ class Job:
     pretrain_budget: int | None = None
     domains: int | None = None  # temporal domains of its bundles; None: the run's setting
     precision: str = "fp32"  # torch methods: fp32, or bf16 autocast (methods.base.Speed)
+    # A folder of released per-subject weights, by name: the job evaluates its fold's file
+    # without training (benchmark/released_weights.py); its files' digest is in `versions`.
+    weights: str | None = None
 
     def __post_init__(self):
         # Order never matters: the same options in any order are the same job.
@@ -48,6 +51,8 @@ class Job:
             del spec["domains"]
         if self.precision == "fp32":
             del spec["precision"]
+        if self.weights is None:
+            del spec["weights"]
         return json.dumps(spec, sort_keys=True, separators=(",", ":"))
 
     @property
@@ -73,6 +78,8 @@ class Job:
             options.append(f"domains={self.domains}")
         if self.precision != "fp32":
             options.append(f"precision={self.precision}")
+        if self.weights is not None:
+            options.append(f"weights={self.weights}")
         return self.method + (f"[{','.join(options)}]" if options else "")
 
     @classmethod
@@ -95,12 +102,15 @@ class MethodSpec:
     pretrain_budget: int | None = None
     selection: str | None = None
     domains: int | None = None
+    weights: str | None = None  # a released weights folder's name (RunConfig.weights_dirs)
 
     @classmethod
     def make(cls, name: str, options: dict[str, Any] | None = None, budget: int | None = None,
              pretrain: str | None = None, pretrain_budget: int | None = None,
-             selection: str | None = None, domains: int | None = None) -> "MethodSpec":
-        return cls(name, _frozen(options), budget, pretrain, pretrain_budget, selection, domains)
+             selection: str | None = None, domains: int | None = None,
+             weights: str | None = None) -> "MethodSpec":
+        return cls(name, _frozen(options), budget, pretrain, pretrain_budget, selection, domains,
+                   weights)
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,12 @@ class Grid:
     description: str = ""
     precision: str = "fp32"  # of every job (torch methods train under it; others ignore it)
 
+    @property
+    def runnable_tasks(self) -> tuple[str, ...]:
+        """The tasks jobs run on: a part `TASK[dataset]` (a table column scoring one dataset's
+        clips of TASK's predictions) runs as TASK."""
+        return tuple(dict.fromkeys(task_of(t) for t in self.tasks))
+
     def jobs(self, folds: dict[str, list[str]], versions: dict[tuple[MethodSpec, str], dict],
              ) -> list[Job]:
         """`folds`: task -> held-out subjects; `versions`: (spec, task) -> version strings."""
@@ -122,19 +138,24 @@ class Grid:
                 selection=spec.selection or self.selection, budget=spec.budget,
                 options=spec.options, versions=_frozen(versions[(spec, task)]),
                 pretrain=spec.pretrain, pretrain_budget=spec.pretrain_budget,
-                domains=spec.domains, precision=self.precision)
+                domains=spec.domains, precision=self.precision, weights=spec.weights)
             for spec in self.methods
-            for task in self.tasks
-            for seed in self.seeds
+            for task in self.runnable_tasks
+            for seed in (self.seeds[:1] if spec.weights else self.seeds)  # nothing to seed
             for fold in folds[task]
         ]
+
+
+def task_of(column: str) -> str:
+    """`composite-3-flows[casme2]` -> `composite-3-flows`; a plain task name is itself."""
+    return column.split("[", 1)[0]
 
 
 GRID_KEYS = {"tasks", "seeds", "selection", "methods", "description", "budget", "profiles",
              "table", "precision"}
 METHOD_KEYS = {"name", "options", "budget", "pretrain", "pretrain_budget", "selection",
-               "domains"}
-PROFILE_KEYS = {"tasks", "budget", "pretrain_budget", "seeds"}
+               "domains", "weights"}
+PROFILE_KEYS = {"tasks", "budget", "pretrain_budget", "seeds", "methods"}
 
 
 def load_grid(path: str | Path, profile: str | None = None,
@@ -145,12 +166,14 @@ def load_grid(path: str | Path, profile: str | None = None,
 
     A `[profiles.NAME]` table rescales the grid, e.g. `quick` for CPU: `tasks` maps each task
     (and pretraining task) to a stand-in, `budget` / `pretrain_budget` cap the budgets,
-    `seeds` replaces the seeds.
+    `seeds` replaces the seeds, `methods` (a list of method tables) replaces the methods (e.g.
+    only those a source without frames can feed).
     """
     raw = grid_toml(path)
     try:
         default_budget = raw.get("budget")
-        methods = [dict(m) for m in raw["methods"]]
+        chosen = raw.get("profiles", {}).get(profile, {}) if profile else {}
+        methods = [dict(m) for m in chosen.get("methods", raw["methods"])]
         for m in methods:
             unknown = set(m) - METHOD_KEYS
             if unknown:
@@ -162,7 +185,8 @@ def load_grid(path: str | Path, profile: str | None = None,
             tasks, seeds = _apply_profile(path, raw, profile, methods, tasks, seeds)
         specs = tuple(MethodSpec.make(m["name"], m.get("options"), m.get("budget"),
                                       m.get("pretrain"), m.get("pretrain_budget"),
-                                      m.get("selection"), m.get("domains")) for m in methods)
+                                      m.get("selection"), m.get("domains"), m.get("weights"))
+                      for m in methods)
         return Grid(specs, tuple(dict.fromkeys(tasks)), tuple(seeds),
                     raw.get("selection", "last"), raw.get("description", ""),
                     precision or raw.get("precision", "fp32"))

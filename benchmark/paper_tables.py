@@ -18,7 +18,7 @@ from tabulate import tabulate
 
 from benchmark.jobs import Grid, Job, MethodSpec, grid_toml, load_grid
 from benchmark.reference import reported
-from benchmark.tables import RunScores, format_cell, synthetic_note
+from benchmark.tables import RunScores, format_cell, released_note, synthetic_note
 
 PAPER_GRIDS = ("table1", "table2", "table3", "table4", "table5", "table6", "table7", "honesty")
 PAPER_NAMES = {"ststnet": "STSTNet", "off_apexnet": "OFF-ApexNet", "htnet": "HTNet",
@@ -54,7 +54,7 @@ def load_paper_table(path: str | Path, profile: str | None = None,
 def run_label(spec: MethodSpec, grid: Grid) -> str:
     return Job(spec.name, "", "", options=spec.options, pretrain=spec.pretrain,
                pretrain_budget=spec.pretrain_budget, domains=spec.domains,
-               precision=grid.precision).run_label
+               precision=grid.precision, weights=spec.weights).run_label
 
 
 def setting_of(spec: MethodSpec, kind: str, grid: Grid) -> str:
@@ -94,8 +94,13 @@ def _measured_cells(runs: dict[tuple, RunScores], spec: MethodSpec, grid: Grid,
 
 
 def _protocol(spec: MethodSpec, grid: Grid) -> str:
+    from methods import METHODS
+
+    if spec.weights:
+        return f"released weights {spec.weights} (one per held-out subject; nothing trained)"
+    method = METHODS.build(spec.name, **dict(spec.options))
     parts = [f"selection {spec.selection or grid.selection}", f"seeds {len(grid.seeds)}",
-             f"budget {spec.budget if spec.budget is not None else 'default'}"]
+             method.budget_text(spec.budget)]
     if spec.pretrain:
         parts.append(f"from {spec.pretrain} ({spec.pretrain_budget} it)")
     if grid.precision != "fp32":
@@ -155,6 +160,8 @@ def table_frame(table: PaperTable, runs_by_head: dict[str, list[RunScores]],
     else:
         rows = reported_rows + measured_rows
     synthetic = {r.task for runs in runs_by_head.values() for r in runs if r.synthetic}
+    released = {r.task for runs in runs_by_head.values() for r in runs
+                if r.data == "released flows"}
     lines = []
     for row in rows:
         line = {k: row[k] for k in ("method", "setting", "source", "protocol")}
@@ -163,7 +170,8 @@ def table_frame(table: PaperTable, runs_by_head: dict[str, list[RunScores]],
             for switch in SWITCHES:
                 line[switch.upper() if switch != "mag" else "Mag"] = "✓" if switch in on else ""
         for task in table.columns:
-            header = task + (" (SYNTHETIC)" if task in synthetic else "")
+            header = task + (" (SYNTHETIC)" if task in synthetic else
+                             " (released flows)" if task in released else "")
             uf1, uar = row["cells"].get(task, (NOT_APPLICABLE, NOT_APPLICABLE))
             line[f"{header} UF1"], line[f"{header} UAR"] = uf1, uar
         lines.append(line)
@@ -180,8 +188,7 @@ def caption(table: PaperTable, runs: list[RunScores]) -> list[str]:
              f"'{MISSING}': not run yet; '{NOT_APPLICABLE}': no such number.",
              "Selection `last`: the model after the budget; `val`: best epoch on held-out "
              "training subjects; `oracle`: best epoch on the test subject (reads test labels)."]
-    note = synthetic_note(runs)
-    return lines + ([note] if note else [])
+    return lines + [note for note in (synthetic_note(runs), released_note(runs)) if note]
 
 
 def render(table: PaperTable, runs_by_head: dict[str, list[RunScores]], fmt: str = "markdown",

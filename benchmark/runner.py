@@ -24,6 +24,7 @@ from benchmark.jobs import Grid, Job
 from benchmark.metrics import score
 from benchmark.pretraining import ensure_checkpoint, pretraining_job
 from benchmark.registry import load_plugin
+from benchmark.released_weights import folder_digest, match_weights
 from benchmark.store import Predictions, Store
 from benchmark.tasks import TASKS, TaskData, load_task
 from datasets.preprocess import BundleCache, PrepareReport, PreprocessSettings, prepare_clips
@@ -54,6 +55,17 @@ class RunConfig:
     # Speed-ups that compute the same function (methods.base.Speed); bf16 is the job's.
     compile: bool = False  # torch.compile the training step (sequential training only)
     channels_last: bool | None = None  # None: each method's own layout
+    # Folders of released per-subject weights, by name (a grid method's `weights`).
+    weights_dirs: tuple[tuple[str, str], ...] = ()
+
+    def weights_folder(self, name: str) -> Path:
+        folders = dict(self.weights_dirs)
+        if name not in folders:
+            given = ", ".join(f"{n} ({f})" for n, f in folders.items()) or "none"
+            raise ValueError(f"a method reads the released weights {name!r}: give their "
+                             f"folder with --weights-dir DIR (a folder named {name}); given: "
+                             f"{given}")
+        return Path(folders[name])
 
     def root_of(self, dataset: str) -> Path:
         """`--data NAME=DIR`, else `--data-root DIR`: its subfolder named like the dataset
@@ -167,8 +179,9 @@ def plan(grid: Grid, config: RunConfig) -> tuple[list[Job], dict[str, PreparedTa
     versions = {}
     for spec in grid.methods:
         settings = config.with_domains(spec.domains).preprocess
-        for name in grid.tasks:
+        for name in grid.runnable_tasks:
             task = prepared_task(name, spec.domains)
+            _check_views(spec, name, task.data)
             versions[(spec, name)] = {
                 "method": method_version(spec.name),
                 "preprocess": settings.digest(),
@@ -179,8 +192,33 @@ def plan(grid: Grid, config: RunConfig) -> tuple[list[Job], dict[str, PreparedTa
             if spec.pretrain:
                 versions[(spec, name)]["pretrain_data"] = \
                     prepared_task(spec.pretrain, spec.domains).data_digest()
-    folds = {name: prepared_task(name, None).data.subjects() for name in grid.tasks}
+            if spec.weights:
+                files = match_weights(config.weights_folder(spec.weights), task.data.subjects())
+                versions[(spec, name)]["weights"] = folder_digest(files)
+    folds = {name: prepared_task(name, None).data.subjects() for name in grid.runnable_tasks}
     return grid.jobs(folds, versions), {name: task for (name, _), task in prepared.items()}
+
+
+def _check_views(spec, task: str, data: TaskData) -> None:
+    """Released weights need a method that loads them and trains nothing. A source without frames (released flow images) serves some views only: a method that
+    reads another is refused before any work, with what the source can serve."""
+    from methods import METHODS
+
+    method = METHODS.build(spec.name, **dict(spec.options))
+    if spec.weights and not hasattr(method, "load_weights"):
+        raise ValueError(f"method {spec.name} cannot load released weights ({spec.weights}): "
+                         "it has no load_weights")
+    if spec.weights and (spec.pretrain or spec.budget is not None):
+        raise ValueError(f"method {spec.name} with released weights ({spec.weights}) trains "
+                         "nothing: give it no budget and no pretraining task")
+    if data.served_views is None:
+        return
+    views = method.views
+    lacking = [v for v in views if v not in data.served_views]
+    if lacking:
+        raise ValueError(f"method {spec.name} reads {', '.join(lacking)}, which task {task} "
+                         f"cannot serve: its data are {data.source}, with no frames; it serves "
+                         f"{', '.join(data.served_views)}")
 
 
 def run_grid(grid: Grid, config: RunConfig) -> RunSummary:
@@ -275,8 +313,9 @@ def fold_groups(jobs: list[Job], size: int | Callable[[Job, object], int]) -> li
     """Jobs that differ only in their fold, in groups of at most `size` (1: one job each), or
     of `size(job, method)` for each run (`--fold-parallel auto`).
 
-    Only fp32 jobs of torch methods under the `last` rule are grouped (fold_parallel.py says
-    why); the rest stay alone."""
+    Only fp32 jobs of torch methods under the `last` rule, trained by shuffled batches, are
+    grouped (fold_parallel.py says why); the rest (in-order epoch schedules, released weights)
+    stay alone."""
     if not callable(size) and size <= 1:
         return [[job] for job in jobs]
     from methods import METHODS
@@ -286,7 +325,8 @@ def fold_groups(jobs: list[Job], size: int | Callable[[Job, object], int]) -> li
     method_of, alone = {}, []
     for job in jobs:
         method = METHODS.build(job.method, **dict(job.options))
-        if job.selection == "last" and job.precision == "fp32" and isinstance(method, TorchMethod):
+        if (job.selection == "last" and job.precision == "fp32" and job.weights is None
+                and isinstance(method, TorchMethod) and method.recipe.epochs is None):
             run = replace(job, fold="").key
             runs.setdefault(run, []).append(job)
             method_of.setdefault(run, method)
@@ -382,11 +422,21 @@ def _job_data(job: Job, config: RunConfig) -> _JobData:
     context = FitContext(num_classes=len(prepared.data.task.classes), seed=job.rng_seed,
                          budget=job.budget, selection=job.selection, device=device,
                          init_weights=str(checkpoint) if checkpoint else None,
-                         speed=config.speed(job.precision))
+                         speed=config.speed(job.precision),
+                         weights=_fold_weights(job, config, prepared) if job.weights else None)
     # Only the oracle rule (the release's, named as such in every table) sees test labels.
     return _JobData(method, split(fold.train, True),
                     split(fold.test, with_labels=job.selection == "oracle"), context, fold,
                     labels, subjects, prepared)
+
+
+def _fold_weights(job: Job, config: RunConfig, prepared: PreparedTask) -> str:
+    """The released weights file of the job's fold, as matched when the job was planned."""
+    files = match_weights(config.weights_folder(job.weights), prepared.data.subjects())
+    if folder_digest(files) != dict(job.versions).get("weights"):
+        raise RuntimeError(f"the weights in {config.weights_folder(job.weights)} changed after "
+                           "the job was planned")
+    return str(files[job.fold])
 
 
 def _run(job: Job, config: RunConfig, store: Store) -> None:
@@ -434,6 +484,7 @@ def _finish(job: Job, data: _JobData, logits: dict, elapsed: float, store: Store
                     "test_samples": len(fold.test), "fold_parallel": fold_parallel},
         "speed": asdict(data.context.speed),
         "task": {"folds": data.prepared.data.subjects(), "synthetic": data.prepared.data.synthetic,
+                 "data": data.prepared.data.data_label,
                  "samples": len(samples), "excluded": len(data.prepared.data.excluded)},
         "environment": describe(data.context.device),
         "finished": time.time(),

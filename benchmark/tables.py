@@ -3,12 +3,14 @@
 A run is every fold of one (method, options, task, selection, budget, seed) under one set of
 versions. Its UF1 and UAR pool the predictions of all its folds (MEGC 2019); a run missing
 folds is shown as incomplete, never scored. Over seeds: mean and standard deviation.
+A run over clips of several datasets (the MEGC 2019 composite) is also scored on each
+dataset's clips of the same predictions, as MEGC 2019 reports its parts: task `TASK[dataset]`.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +35,11 @@ class RunScores:
     seeds: tuple[int, ...]
     per_seed: tuple[Scores, ...]
     classes: tuple[str, ...] = ()
+    data: str = ""  # where the inputs came from: synthetic, real, released flows
+
+    def __post_init__(self):
+        if not self.data:
+            object.__setattr__(self, "data", "synthetic" if self.synthetic else "real")
 
     @property
     def complete(self) -> bool:
@@ -64,15 +71,31 @@ def run_scores(records: list[JobRecord], head: str = "final") -> list[RunScores]
         folds = min(len({r.job.fold for r in rs}) for rs in seeds.values())
         per_seed = tuple(_pooled(rs, head) for _, rs in sorted(seeds.items())) \
             if folds == expected else ()
-        rows.append(RunScores(key[0], key[1], key[2], key[3], first.info["task"]["synthetic"],
-                              folds, expected, tuple(sorted(seeds)), per_seed,
-                              tuple(first.predictions.classes)))
+        synthetic = first.info["task"]["synthetic"]
+        data = first.info["task"].get("data", "synthetic" if synthetic else "real")
+        row = RunScores(key[0], key[1], key[2], key[3], synthetic, folds, expected,
+                        tuple(sorted(seeds)), per_seed, tuple(first.predictions.classes), data)
+        rows.append(row)
+        parts = sorted({clip.split("/")[0] for r in first_seed(seeds) for clip in
+                        r.predictions.clips})
+        for dataset in parts if len(parts) > 1 else ():
+            part_scores = tuple(_pooled(rs, head, dataset) for _, rs in sorted(seeds.items())) \
+                if folds == expected else ()
+            rows.append(replace(row, task=f"{row.task}[{dataset}]", per_seed=part_scores))
     return rows
 
 
-def _pooled(records: list[JobRecord], head: str) -> Scores:
+def first_seed(seeds: dict[int, list[JobRecord]]) -> list[JobRecord]:
+    return seeds[min(seeds)]
+
+
+def _pooled(records: list[JobRecord], head: str, dataset: str | None = None) -> Scores:
+    """Scores of the records' pooled predictions (only `dataset`'s clips, if given)."""
     labels = np.concatenate([r.predictions.labels for r in records])
     predicted = np.concatenate([r.predictions.logits[head].argmax(1) for r in records])
+    if dataset is not None:
+        keep = np.array([c.split("/")[0] == dataset for r in records for c in r.predictions.clips])
+        labels, predicted = labels[keep], predicted[keep]
     return score(labels, predicted, len(records[0].predictions.classes))
 
 
@@ -85,7 +108,8 @@ def format_cell(run: RunScores, metric: str) -> str:
 
 def comparison_frame(runs: list[RunScores]) -> pd.DataFrame:
     """Methods x tasks, UF1/UAR in percent, with folds, seeds and the selection rule."""
-    labels = {run.task: run.task + (" (synthetic)" if run.synthetic else "") for run in runs}
+    labels = {run.task: run.task + (f" ({run.data})" if run.data != "real" else "")
+              for run in runs}
     columns = [f"{labels[task]} {metric}" for task in sorted(labels)
                for metric in ("UF1", "UAR", "folds x seeds")]
     table: dict[tuple, dict[str, str]] = defaultdict(dict)
@@ -104,8 +128,7 @@ def tidy_frame(runs: list[RunScores]) -> pd.DataFrame:
     """One line per run, numbers unformatted: the CSV that other tools read."""
     lines = []
     for run in runs:
-        line = {"method": run.method, "task": run.task, "data": "synthetic" if run.synthetic
-                else "real", "selection": run.selection, "budget": run.budget,
+        line = {"method": run.method, "task": run.task, "data": run.data, "selection": run.selection, "budget": run.budget,
                 "folds": run.folds, "folds_expected": run.folds_expected,
                 "seeds": " ".join(map(str, run.seeds))}
         for metric in ("uf1", "uar"):
@@ -124,15 +147,23 @@ def synthetic_note(runs: list[RunScores]) -> str:
             "about real MER performance.")
 
 
+def released_note(runs: list[RunScores]) -> str:
+    released = sorted({run.task for run in runs if run.data == "released flows"})
+    if not released:
+        return ""
+    return (f"Data: {', '.join(released)} = real clips read from the flow images their "
+            "authors released (HTNet's composite images): the authors' preprocessing, not the "
+            "harness's; TASK[dataset] scores one dataset's clips of the composite's predictions.")
+
+
 def render_markdown(runs: list[RunScores]) -> str:
     if not runs:
         return "No finished runs in the store."
     frame = comparison_frame(runs)
     lines = ["UF1 and UAR (%) pooled over LOSO folds (MEGC 2019); mean ± sd over seeds.",
-             "Selection `last`: the model at the end of a fixed budget (no test labels read)."]
-    note = synthetic_note(runs)
-    if note:
-        lines.append(note)
+             "Selection `last`: the model at the end of a fixed budget (no test labels read); "
+             "`weights=NAME`: released per-subject weights, evaluated without training."]
+    lines += [note for note in (synthetic_note(runs), released_note(runs)) if note]
     return "\n".join(lines) + "\n\n" + tabulate(frame, headers="keys", tablefmt="github",
                                                showindex=False, disable_numparse=True) + "\n"
 

@@ -82,11 +82,14 @@ class Task:
     def source(self, dataset: str) -> Source:
         return next(source for source in self.sources if source.dataset == dataset)
 
-    def class_of(self, clip: Clip) -> str | None:
-        return self.source(clip.dataset).mapping.get(clip.emotion.strip().lower())
+    def class_of(self, clip: Clip, source: Source | None = None) -> str | None:
+        """The class of a clip read by `source` (default: the source named like its dataset;
+        a released-flow source serves clips of several datasets)."""
+        source = source or self.source(clip.dataset)
+        return source.mapping.get(clip.emotion.strip().lower())
 
-    def label_of(self, clip: Clip) -> int | None:
-        name = self.class_of(clip)
+    def label_of(self, clip: Clip, source: Source | None = None) -> int | None:
+        name = self.class_of(clip, source)
         return None if name is None else self.classes.index(name)
 
 
@@ -107,6 +110,15 @@ class TaskData:
     synthetic: bool = False
     annotation_versions: dict[str, str] = field(default_factory=dict)
     notes: list[Note] = field(default_factory=list)  # every rule applied, rows dropped too
+    # Where the samples' inputs come from when not the datasets' own frames (an adapter's
+    # `source`, e.g. released flow images), and the only views such a source can serve.
+    source: str = ""
+    served_views: tuple[str, ...] | None = None  # None: every view (frames are there)
+
+    @property
+    def data_label(self) -> str:
+        """What a table says the numbers came from."""
+        return "synthetic" if self.synthetic else ("released flows" if self.source else "real")
 
     def exclusion_counts(self) -> Counter:
         return Counter(reason for _, reason in self.excluded)
@@ -131,7 +143,7 @@ class TaskData:
         dropped = [(s.clip.key, f"preprocessing: {failed[s.clip.key]}") for s in self.samples
                    if s.clip.key in failed]
         return TaskData(self.task, kept, self.excluded + dropped, self.synthetic,
-                        self.annotation_versions, self.notes)
+                        self.annotation_versions, self.notes, self.source, self.served_views)
 
 
 APEX_MISSING = "apex missing"
@@ -140,14 +152,16 @@ APEX_AT_ONSET_KEPT = "apex equals onset (kept: the onset->apex flow is zero)"
 APEX_OUTSIDE = "apex outside onset..offset"
 
 
-def exclusion_reason(task: Task, clip: Clip) -> str | None:
+def exclusion_reason(task: Task, clip: Clip, source: Source | None = None) -> str | None:
     """Why a clip cannot be a sample of this task (its emotion, its frames), or None."""
-    if task.label_of(clip) is None:
+    if task.label_of(clip, source) is None:
         return f"emotion {clip.emotion.strip().lower()!r} not in {task.name}"
     return frame_reason(task, clip)
 
 
 def frame_reason(task: Task, clip: Clip) -> str | None:
+    if clip.image is not None:  # a released image: no frames to judge
+        return None
     if clip.apex is None:
         return APEX_MISSING
     if clip.apex == clip.onset and task.frames.exclude_apex_at_onset:
@@ -157,13 +171,14 @@ def frame_reason(task: Task, clip: Clip) -> str | None:
     return None
 
 
-def label_clips(task: Task, clips: list[Clip], members: "Members | None" = None
+def label_clips(task: Task, clips: list[Clip], members: "Members | None" = None,
+                source: Source | None = None
                 ) -> tuple[list[Sample], list[tuple[str, str]], list[Note]]:
-    """Samples, exclusions (clip key, reason) and task-level notes for one dataset's clips."""
+    """Samples, exclusions (clip key, reason) and task-level notes for one source's clips."""
     samples, excluded, notes = [], [], []
     for clip in clips:
         if members is None:
-            reason, label = exclusion_reason(task, clip), task.label_of(clip)
+            reason, label = exclusion_reason(task, clip, source), task.label_of(clip, source)
         else:
             label, reason = members.label(clip, notes), None
             if label is None:
@@ -173,7 +188,7 @@ def label_clips(task: Task, clips: list[Clip], members: "Members | None" = None
         if reason is not None:
             excluded.append((clip.key, reason))
             continue
-        if clip.apex == clip.onset:
+        if clip.apex == clip.onset and clip.image is None:
             notes.append(Note(clip.key, "kept", APEX_AT_ONSET_KEPT, f"frame {clip.onset}"))
         samples.append(Sample(clip, label))
     return samples, excluded, notes
@@ -239,6 +254,7 @@ def load_task(task: Task, data_roots: Mapping[str, Path]) -> TaskData:
     from datasets import DATASETS
 
     samples, excluded, notes, versions, synthetic = [], [], [], {}, False
+    origins, served = [], None
     members = None
     if task.members is not None:
         path = find_member_list(task, data_roots)
@@ -247,7 +263,7 @@ def load_task(task: Task, data_roots: Mapping[str, Path]) -> TaskData:
     for source in task.sources:
         adapter = DATASETS.build(source.dataset, root=data_roots[source.dataset],
                                  **dict(source.options))
-        kept, dropped, task_notes = label_clips(task, adapter.clips(), members)
+        kept, dropped, task_notes = label_clips(task, adapter.clips(), members, source)
         adapter_notes = adapter.notes() if hasattr(adapter, "notes") else []
         excluded += [(note.clip_key, note.rule) for note in adapter_notes
                      if note.action == "dropped"]
@@ -257,9 +273,15 @@ def load_task(task: Task, data_roots: Mapping[str, Path]) -> TaskData:
         notes += task_notes
         versions[source.dataset] = adapter.annotation_version()
         synthetic = synthetic or adapter.synthetic
+        if getattr(adapter, "source", ""):
+            origins.append(adapter.source)
+        if getattr(adapter, "views", None) is not None:
+            served = tuple(adapter.views) if served is None else \
+                tuple(v for v in served if v in adapter.views)
     if members is not None:
         excluded += members.unmatched()
-    return TaskData(task, samples, excluded, synthetic, versions, notes)
+    return TaskData(task, samples, excluded, synthetic, versions, notes, "; ".join(origins),
+                    served)
 
 
 # Emotion -> class, as each dataset writes its emotions (lower-cased).
@@ -320,6 +342,11 @@ register("composite-3", Task, name="composite-3", classes=MEGC_CLASSES, members=
          sources=(Source("casme2", CASME2_3), Source("samm", SAMM_3), Source("smic", SMIC_3)),
          description="MEGC 2019 composite (CASME II + SAMM + SMIC-HS), three classes, LOSO "
                      "over (dataset, subject)")
+register("composite-3-flows", Task, name="composite-3-flows", classes=MEGC_CLASSES,
+         sources=(Source("composite_flows", {"0": "negative", "1": "positive",
+                                             "2": "surprise"}),),
+         description="MEGC 2019 composite from the flow images HTNet's authors released (the "
+                     "same 442 clips and 68 LOSO folds as composite-3; flow views only)")
 register("mmew-4", Task, name="mmew-4", classes=("negative", "positive", "surprise", "others"),
          sources=(Source("mmew", MMEW_4),),
          description="MMEW micro-expressions, four classes (anger, disgust, fear, sadness "

@@ -18,3 +18,5 @@ register("smic", "datasets.smic:SMIC")
 register("mmew", "datasets.mmew:MMEW")
 register("casme3", "datasets.casme3:CASME3")
 register("ckplus", "datasets.ckplus:CKPlus")
+# Flow images released by MER papers' authors instead of frames (one per clip, a label CSV).
+register("composite_flows", "datasets.released_flows:ReleasedFlows", name="composite_flows")

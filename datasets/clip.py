@@ -24,6 +24,9 @@ class Clip:
     offset: int
     frame_template: str
     row: int | None = None  # the annotation row it came from, for error messages
+    # A source without frames (authors' released per-clip flow images): the image's path.
+    # Such a clip has no frames to read; onset, apex and offset are 0 and not used.
+    image: str | None = None
 
     @property
     def key(self) -> str:

@@ -38,6 +38,7 @@ from datasets.flow import tvl1_flow
 from datasets.interpolation import interpolate_frames
 
 PIPELINE_VERSION = "1"
+RELEASED_BUNDLE = "released-image-1"  # what a released image's bundle holds (released_bundle)
 
 
 @dataclass(frozen=True)
@@ -70,16 +71,19 @@ class PreprocessSettings:
 
 
 def _read_bytes(clip: Clip, number: int, role: str) -> bytes:
-    path = clip.frame_path(number)
+    return _read_file(clip, clip.frame_path(number), f"{role} frame {number}")
+
+
+def _read_file(clip: Clip, path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        problem = f"{role} frame {number} missing"
+        problem = f"{what} missing"
         if not path.parent.is_dir():
-            problem += f"; the clip folder {path.parent} does not exist"
+            problem += f"; the folder {path.parent} does not exist"
         raise ClipError(clip.key, problem, str(path)) from None
     except OSError as error:
-        raise ClipError(clip.key, f"{role} frame {number} unreadable: {error}", str(path)) from None
+        raise ClipError(clip.key, f"{what} unreadable: {error}", str(path)) from None
 
 
 def _decode_grey(clip: Clip, data: bytes, number: int, role: str) -> np.ndarray:
@@ -110,7 +114,10 @@ def frames_read(clip: Clip, settings: PreprocessSettings) -> dict[str, int]:
 
 
 def read_frames(clip: Clip, settings: PreprocessSettings) -> dict[str, bytes]:
-    """The bytes of every frame the bundle reads, by role; each file is read once."""
+    """The bytes of every frame the bundle reads, by role; each file is read once. A clip of
+    a released image (no frames) reads that image, role "image"."""
+    if clip.image is not None:
+        return {"image": _read_file(clip, Path(clip.image), "released image")}
     by_number: dict[int, bytes] = {}
     frame_bytes = {}
     for role, number in frames_read(clip, settings).items():
@@ -122,7 +129,10 @@ def read_frames(clip: Clip, settings: PreprocessSettings) -> dict[str, bytes]:
 
 
 def bundle_key(clip: Clip, frame_bytes: dict[str, bytes], settings: PreprocessSettings) -> str:
-    digest = hashlib.sha256(settings.digest().encode())
+    # A released image's bundle depends on its bytes and its encoding, not on the face and
+    # flow settings, which it never uses.
+    digest = hashlib.sha256((RELEASED_BUNDLE if clip.image is not None
+                             else settings.digest()).encode())
     for role, data in frame_bytes.items():
         digest.update(role.encode())
         digest.update(hashlib.sha256(data).digest())
@@ -130,6 +140,8 @@ def bundle_key(clip: Clip, frame_bytes: dict[str, bytes], settings: PreprocessSe
 
 
 def make_bundle(clip: Clip, frame_bytes: dict[str, bytes], settings: PreprocessSettings) -> dict:
+    if clip.image is not None:
+        return released_bundle(clip, frame_bytes["image"])
     numbers = key_frames(clip)
     grey = {role: _decode_grey(clip, frame_bytes[role], numbers[role], role) for role in numbers}
     box = detect_face(grey["onset"], settings.detector, **detector_options(settings))
@@ -153,6 +165,16 @@ def make_bundle(clip: Clip, frame_bytes: dict[str, bytes], settings: PreprocessS
         "flows": np.stack(flows),
         "box": np.asarray(box, dtype=np.int32),
     }
+
+
+def released_bundle(clip: Clip, data: bytes) -> dict:
+    """A released flow image as OpenCV reads it (BGR order, uint8), the way its authors read
+    it: {"flow_image": (H, W, 3)}. Views of such a bundle: datasets/views.py."""
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None or image.ndim != 3 or image.shape[2] != 3:
+        raise ClipError(clip.key, "released image is not a readable 3-channel image "
+                        "(expected u, v and strain channels)", clip.image)
+    return {"flow_image": image}
 
 
 def _interpolated_crops(clip: Clip, frame_bytes: dict[str, bytes], grey: dict[str, np.ndarray],

@@ -2,6 +2,12 @@
 
 Methods declare the views they need; every method's view comes from the same bundles, so
 preprocessing is identical for all. A new view is one function and one line in VIEWS.
+
+A bundle of a released flow image (datasets/released_flows.py: u, v and strain, each min-max
+scaled to 0..255, as OpenCV reads it: (strain, v, u)) has no frames; it serves RELEASED_VIEWS
+only, each from the image: `ststnet_release_28` is the image itself, as the STSTNet and HTNet
+releases feed it; `flow_strain_28` is (u, v, strain) scaled to [0, 1] (the raw flow is not
+recoverable from an 8-bit min-max image), and the views built on it follow.
 """
 
 from __future__ import annotations
@@ -14,15 +20,28 @@ import numpy as np
 from datasets.flow import optical_strain
 
 
+RELEASED_VIEWS = ("ststnet_release_28", "flow_strain_28", "flow_28", "htnet_regions_28")
+
+
+def _frames_of(bundle: dict, view: str) -> dict:
+    """The bundle, if it holds face crops and flows; a released image's says what it lacks."""
+    if "flow_image" in bundle:
+        raise ValueError(f"view {view!r} reads face crops or the harness's own flows, but this "
+                         "source is released flow images, which hold no frames; it serves "
+                         f"{', '.join(RELEASED_VIEWS)}")
+    return bundle
+
+
 def faces(bundle: dict) -> np.ndarray:
     """Onset, apex, offset grey crops, (3, S, S) in [0, 1]."""
-    return bundle["faces"].astype(np.float32) / 255.0
+    return _frames_of(bundle, "faces")["faces"].astype(np.float32) / 255.0
 
 
 def flows(bundle: dict) -> np.ndarray:
     """The bundle's D flows as (2D, S, S): u1, v1, u2, v2, ... in crop pixels. D = 2 (the
     default): onset->apex and apex->offset; D > 2: between consecutive interpolated frames."""
-    return np.concatenate(list(bundle["flows"]), axis=-1).transpose(2, 0, 1)
+    return np.concatenate(list(_frames_of(bundle, "flows")["flows"]),
+                          axis=-1).transpose(2, 0, 1)
 
 
 def domains(bundle: dict) -> int:
@@ -45,15 +64,30 @@ def _min_max(image: np.ndarray) -> np.ndarray:
 
 
 def flow_strain_28(bundle: dict) -> np.ndarray:
-    """STSTNet's input: onset->apex u, v and optical strain, area-resized to (3, 28, 28)."""
+    """Onset->apex u, v and optical strain, area-resized to (3, 28, 28), in crop pixels; from
+    a released image: its (u, v, strain) channels scaled to [0, 1]."""
+    if "flow_image" in bundle:
+        return bundle["flow_image"][..., ::-1].transpose(2, 0, 1).astype(np.float32) / 255.0
     flow = onset_apex_flow(bundle)
     stack = np.dstack([flow, optical_strain(flow)])
     return cv2.resize(stack, (28, 28), interpolation=cv2.INTER_AREA).transpose(2, 0, 1)
 
 
+def ststnet_release_28(bundle: dict) -> np.ndarray:
+    """The STSTNet release's input (3, 28, 28) in 0..255, channels (strain, v, u): a released
+    image as OpenCV reads it; from frames, `flow_strain_28` with each channel min-max scaled
+    to 0..255 and rounded to integers, as the released images store them."""
+    if "flow_image" in bundle:
+        return bundle["flow_image"].transpose(2, 0, 1).astype(np.float32)
+    scaled = [np.rint(_min_max(channel) * 255) for channel in flow_strain_28(bundle)]
+    return np.stack(scaled[::-1]).astype(np.float32)
+
+
 def flow_28(bundle: dict) -> np.ndarray:
     """OFF-ApexNet's input: onset->apex u, v area-resized to (2, 28, 28) (the first two
     channels of `flow_strain_28`, without computing the strain)."""
+    if "flow_image" in bundle:
+        return flow_strain_28(bundle)[:2]
     flow = onset_apex_flow(bundle)
     return cv2.resize(flow, (28, 28), interpolation=cv2.INTER_AREA).transpose(2, 0, 1)
 
@@ -76,6 +110,7 @@ def htnet_regions_28(bundle: dict) -> np.ndarray:
 def frame_sequence(bundle: dict) -> np.ndarray:
     """The grey crops an LBP-TOP reads, (T, S, S) in [0, 255]: the D + 1 interpolated frames
     of a bundle prepared with domains D > 2, else its three key frames (onset, apex, offset)."""
+    _frames_of(bundle, "frame_sequence")
     return np.asarray(bundle.get("frames", bundle["faces"]), dtype=np.float32)
 
 
@@ -94,7 +129,8 @@ def skd_tstsan_38(bundle: dict) -> np.ndarray:
     34 + 2d, 35 + 2d are the u, v of flow d (d = 0..D-1), which SKD-TSTSAN reads with
     `segments=D`. With D = 2 that is the 38 channels above.
     """
-    onset, apex = (bundle["faces"][i].astype(np.float32) for i in (0, 1))
+    onset, apex = (_frames_of(bundle, "skd_tstsan_38")["faces"][i].astype(np.float32)
+                   for i in (0, 1))
     images = [cv2.resize(apex, (48, 48)), cv2.resize(onset, (48, 48)),
               *_blocks(apex), *_blocks(onset)]
     for flow in bundle["flows"]:
@@ -106,6 +142,7 @@ VIEWS: dict[str, Callable[[dict], np.ndarray]] = {
     "faces": faces,
     "flows": flows,
     "flow_strain_28": flow_strain_28,
+    "ststnet_release_28": ststnet_release_28,
     "flow_28": flow_28,
     "htnet_regions_28": htnet_regions_28,
     "frame_sequence": frame_sequence,

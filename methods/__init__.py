@@ -10,7 +10,10 @@ register = METHODS.register
 
 register("majority", "methods.sanity:Majority")
 register("stratified", "methods.sanity:StratifiedRandom")
+# STSTNet as its authors released it (network, input, schedule); the shared recipe; the paper.
 register("ststnet", "methods.ststnet:STSTNet")
+register("ststnet.shared", "methods.ststnet:STSTNet", schedule="shared")
+register("ststnet.paper", "methods.ststnet:STSTNet", form="paper")
 
 # The baselines of the paper's comparison tables, one file each.
 register("tscnn", "methods.tscnn:TSCNN")

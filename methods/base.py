@@ -54,6 +54,7 @@ class FitContext:
     selection: str = "last"
     device: str = "cpu"
     init_weights: str | None = None  # a pretraining checkpoint to start from
+    weights: str | None = None  # a trained (released) state_dict for this fold: no training
     speed: Speed = Speed()
 
 
@@ -62,6 +63,10 @@ class Method(ABC):
 
     version: str = "1"
     views: tuple[str, ...] = ()
+
+    def budget_text(self, budget: int | None) -> str:
+        """The training budget a table states for this method ("budget default" if None)."""
+        return f"budget {budget if budget is not None else 'default'}"
 
     def pretrain(self, train: Split, context: FitContext) -> dict:
         """Trains on a whole pretraining task; returns the state to start folds from."""

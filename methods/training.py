@@ -30,11 +30,26 @@ from methods.base import FitContext, Method, Speed, Split
 
 @dataclass(frozen=True)
 class Recipe:
+    """How the shared loop trains. By default `iterations` full batches from seeded shuffles
+    and class-weighted cross-entropy. With `epochs` set (the STSTNet and HTNet releases'
+    schedule): that many passes over the training samples in a fixed order (`order`
+    "by_class": sorted by class, stable), the last batch of each pass partial, and a budget,
+    if a job gives one, counts those batches."""
+
     iterations: int = 1000
     batch_size: int = 32
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
+    epochs: int | None = None
+    order: str = "as_given"  # with epochs: "as_given" or "by_class"
+    class_weighted: bool = True
+
+    def steps(self, samples: int) -> int:
+        """The default budget for `samples` training samples."""
+        if self.epochs is None:
+            return self.iterations
+        return self.epochs * -(-samples // self.batch_size)
 
 
 def pick_device(requested: str | None = None) -> torch.device:
@@ -59,6 +74,18 @@ def batch_indices(n: int, batch_size: int, iterations: int, seed: int) -> Iterat
             stream = np.concatenate([stream, rng.permutation(n)])
         yield stream[:batch_size]
         stream = stream[batch_size:]
+
+
+def pass_batches(order: np.ndarray, batch_size: int, iterations: int) -> Iterator[np.ndarray]:
+    """`iterations` batches of consecutive passes over `order`, each pass's last one partial
+    (as a torch DataLoader without shuffling and without drop_last)."""
+    done = 0
+    while done < iterations:
+        for start in range(0, len(order), batch_size):
+            if done == iterations:
+                return
+            yield order[start:start + batch_size]
+            done += 1
 
 
 def final_logits(output: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
@@ -131,6 +158,14 @@ class TorchMethod(Method):
     def build_model(self, num_classes: int) -> nn.Module:
         raise NotImplementedError
 
+    def budget_text(self, budget: int | None) -> str:
+        recipe = self.recipe
+        if budget is None and recipe.epochs is not None:
+            return (f"{recipe.epochs} epochs in order, batch {recipe.batch_size}, lr "
+                    f"{recipe.lr:.0e}" + ("" if recipe.class_weighted else ", unweighted CE"))
+        steps = budget if budget is not None else recipe.iterations
+        return f"{steps} iterations, batch {recipe.batch_size}, lr {recipe.lr:.0e}"
+
     def configure(self, speed: Speed) -> None:
         """Takes a job's speed settings (a method instance serves one job)."""
         self.speed = speed
@@ -157,21 +192,32 @@ class TorchMethod(Method):
     def fit(self, model: nn.Module, inputs: torch.Tensor, labels: np.ndarray, num_classes: int,
             iterations: int, seed: int, device: torch.device,
             selector: EpochSelector | None = None) -> nn.Module:
-        """Trains `iterations` steps; with a selector, ends on its best epoch."""
-        weights = class_weights(labels, num_classes).to(device, inputs.dtype)
+        """Trains `iterations` steps (None: the recipe's); with a selector, ends on its best
+        epoch."""
+        recipe = self.recipe
+        iterations = recipe.steps(len(labels)) if iterations is None else iterations
+        weights = (class_weights(labels, num_classes).to(device, inputs.dtype)
+                   if recipe.class_weighted else None)
         # fused: one kernel per step instead of one per tensor, same update (much faster on
         # CPU for large models such as HTNet)
         optimizer = torch.optim.Adam(model.parameters(), lr=self.recipe.lr,
                                      betas=self.recipe.betas, weight_decay=self.recipe.weight_decay,
                                      fused=device.type in ("cpu", "cuda"))
         targets = torch.as_tensor(labels, dtype=torch.long)
-        batch_size = min(self.recipe.batch_size, len(labels))
-        epoch = max(1, len(labels) // batch_size)
+        if recipe.epochs is None:
+            batch_size = min(recipe.batch_size, len(labels))
+            epoch = max(1, len(labels) // batch_size)
+            batches = batch_indices(len(labels), batch_size, iterations, seed)
+        else:
+            order = (np.argsort(labels, kind="stable") if recipe.order == "by_class"
+                     else np.arange(len(labels)))
+            epoch = -(-len(labels) // recipe.batch_size)
+            batches = pass_batches(order, recipe.batch_size, iterations)
         step_loss = partial(self.loss, model)
         if self.speed.compile:  # forward and loss as one graph; backward through AOTAutograd
             step_loss = torch.compile(step_loss)
         model.train()
-        for step, index in enumerate(batch_indices(len(labels), batch_size, iterations, seed), 1):
+        for step, index in enumerate(batches, 1):
             batch = torch.as_tensor(index)
             x = inputs[batch].to(device).contiguous(memory_format=self.memory_format)
             with autocast(device, self.speed.precision):
@@ -186,8 +232,9 @@ class TorchMethod(Method):
             selector.restore(model)
         return model
 
-    def fresh_model(self, context: FitContext) -> tuple[nn.Module, torch.device, int]:
-        """A seeded new model (from the pretraining checkpoint if any), its device, budget."""
+    def fresh_model(self, context: FitContext) -> tuple[nn.Module, torch.device, int | None]:
+        """A seeded new model (from the pretraining checkpoint if any), its device, budget
+        (None: the recipe's, which depends on the number of training samples)."""
         device = pick_device(context.device)
         self.configure(context.speed)
         torch.manual_seed(context.seed)
@@ -195,7 +242,8 @@ class TorchMethod(Method):
         if context.init_weights:
             self.start_from(model, context.init_weights)
         model = model.to(device, memory_format=self.memory_format)
-        iterations = context.budget if context.budget is not None else self.recipe.iterations
+        iterations = context.budget if context.budget is not None else (
+            self.recipe.iterations if self.recipe.epochs is None else None)
         return model, device, iterations
 
     def pretrain(self, train: Split, context: FitContext) -> dict:
@@ -213,8 +261,37 @@ class TorchMethod(Method):
             raise ValueError(f"checkpoint {checkpoint} does not fit {type(self).__name__}: "
                              f"missing {missing}, unexpected {unexpected}")
 
+    def load_weights(self, model: nn.Module, path: str) -> None:
+        """Loads a released (or exported) state_dict into `model`, every tensor, by name
+        (`released_state` maps the file's names); the error names the file and the keys."""
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # noqa: BLE001 -- a pickle that is not plain tensors, a bad file
+            raise ValueError(f"weights file {path} cannot be read as a state_dict "
+                             f"(torch.load weights_only=True): {error}") from None
+        state = self.released_state(state)
+        own = model.state_dict()
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+        if missing or unexpected or wrong:
+            raise ValueError(f"weights file {path} does not fit {type(self).__name__} "
+                             f"({type(model).__name__}): missing {missing}, unexpected "
+                             f"{unexpected}, other shapes {wrong}")
+        model.load_state_dict(state)
+
+    def released_state(self, state: dict) -> dict:
+        """The names of a weights file mapped to this model's: a DataParallel `module.`
+        prefix removed; methods whose releases name things otherwise override this."""
+        if state and all(k.startswith("module.") for k in state):
+            return {k[len("module."):]: v for k, v in state.items()}
+        return dict(state)
+
     def fit_predict(self, train: Split, test: Split, context: FitContext) -> dict[str, np.ndarray]:
         model, device, iterations = self.fresh_model(context)
+        if context.weights:  # released weights: nothing is trained
+            self.load_weights(model, context.weights)
+            return self.predict(model.to(device), self.inputs(test), device)
         inputs, labels, selector = self.inputs(train), train.labels, None
         if context.selection == "oracle":
             if test.labels is None:

@@ -26,7 +26,7 @@ def folds_of(shape, sizes, seed=0, dtype=torch.float32):
                      np.arange(n) % 5, seed=100 + k) for k, n in enumerate(sizes)]
 
 
-@pytest.mark.parametrize("name,shape,sizes", [("ststnet", (3, 28, 28), [40, 37, 45]),
+@pytest.mark.parametrize("name,shape,sizes", [("ststnet.shared", (3, 28, 28), [40, 37, 45]),
                                               ("skd_tstsan", (38, 48, 48), [17, 20])])
 def test_weights_after_a_few_steps_match_sequential_training_per_fold(name, shape, sizes):
     # In float64, so that the comparison is not swamped by Adam turning float32 rounding in
@@ -83,7 +83,7 @@ def test_the_runner_trains_a_runs_folds_together_with_the_sequential_results(res
 
     alone = tmp_path / "alone"
     shutil.copytree(results, alone)
-    grid = Grid((MethodSpec.make("ststnet", budget=8), MethodSpec.make("majority")),
+    grid = Grid((MethodSpec.make("ststnet.paper", budget=8), MethodSpec.make("majority")),
                 ("synthetic-5",))
     together = run_grid(grid, RunConfig(results=results, progress=False, fold_parallel=4))
     sequential = run_grid(grid, RunConfig(results=alone, progress=False))
@@ -94,7 +94,7 @@ def test_the_runner_trains_a_runs_folds_together_with_the_sequential_results(res
             pairs.setdefault(record.job.key, []).append(record)
     assert len(pairs) == 20 and all(len(p) == 2 for p in pairs.values())
     groups = sorted(r[0].info["timings"]["fold_parallel"] for r in pairs.values()
-                    if r[0].job.method == "ststnet")
+                    if r[0].job.method == "ststnet.paper")
     assert groups == [2, 2] + [4] * 8  # 10 folds in groups of 4, 4 and 2
     for first, second in pairs.values():
         assert np.allclose(first.predictions.logits["final"], second.predictions.logits["final"],
@@ -133,7 +133,7 @@ def without_activations(method, inputs, batch):
 
 
 def test_fold_memory_counts_weights_adam_and_the_activations_of_a_step():
-    method = METHODS.build("ststnet")
+    method = METHODS.build("ststnet.shared")
     inputs = torch.rand(40, 3, 28, 28)
     total16, saved16 = without_activations(method, inputs, 16)
     total32, saved32 = without_activations(method, inputs, 32)
@@ -149,9 +149,9 @@ def test_fold_groups_take_each_runs_own_size():
     from benchmark.jobs import Job
     from benchmark.runner import fold_groups
 
-    jobs = [Job(name, "synthetic-5", f"synthetic/sub{k:02d}") for name in ("ststnet", "tscnn")
+    jobs = [Job(name, "synthetic-5", f"synthetic/sub{k:02d}") for name in ("ststnet.shared", "tscnn")
             for k in range(1, 8)]
-    sizes = {"ststnet": 3, "tscnn": 7}
+    sizes = {"ststnet.shared": 3, "tscnn": 7}
     groups = fold_groups(jobs, lambda job, method: sizes[job.method])
     assert [len(g) for g in groups] == [3, 3, 1, 7]
     assert {j.method for j in groups[-1]} == {"tscnn"}
@@ -170,7 +170,7 @@ def test_auto_on_a_gpu_sizes_each_run_from_its_methods_measured_memory(results, 
                         torch.device("cuda"))
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (16 * 2**30, 80 * 2**30))
     config = RunConfig(results=results, progress=False)
-    jobs = [Job(name, "synthetic-5", f"synthetic/sub{k:02d}") for name in ("skd_tstsan", "ststnet")
+    jobs = [Job(name, "synthetic-5", f"synthetic/sub{k:02d}") for name in ("skd_tstsan", "ststnet.shared")
             for k in range(1, 11)]
     groups = fold_groups(jobs, partial(_auto_size, config=config))
     per_fold = HEADROOM * fold_memory_bytes(METHODS.build("skd_tstsan"),

@@ -28,7 +28,7 @@ def test_transfer_loads_every_weight_but_the_three_final_linear_layers(tmp_path)
 
 
 def test_a_checkpoint_of_another_architecture_is_refused(tmp_path):
-    torch.save(METHODS.build("ststnet").build_model(7).state_dict(), tmp_path / "other.pt")
+    torch.save(METHODS.build("ststnet.paper").build_model(7).state_dict(), tmp_path / "other.pt")
     method = METHODS.build("skd_tstsan")
     with pytest.raises(ValueError, match="does not fit"):
         method.start_from(method.build_model(5), str(tmp_path / "other.pt"))
@@ -37,7 +37,7 @@ def test_a_checkpoint_of_another_architecture_is_refused(tmp_path):
 @pytest.mark.slow
 def test_folds_start_from_one_cached_checkpoint_of_the_macro_set(results):
     config = RunConfig(results=results, progress=False)
-    spec = MethodSpec.make("ststnet", budget=5, pretrain="synthetic_macro-5", pretrain_budget=20)
+    spec = MethodSpec.make("ststnet.paper", budget=5, pretrain="synthetic_macro-5", pretrain_budget=20)
     summary = run_grid(Grid((spec,), ("synthetic-5",)), config)
     assert summary.ran == 10 and not summary.failed
     checkpoints = list((results / "checkpoints").glob("*.pt"))
@@ -48,9 +48,9 @@ def test_folds_start_from_one_cached_checkpoint_of_the_macro_set(results):
     records = list(Store(results).records())
     assert all(r.job.pretrain == "synthetic_macro-5" for r in records)
     assert all("pretrain_data" in dict(r.job.versions) for r in records)
-    assert records[0].job.run_label == "ststnet[pretrain=synthetic_macro-5:20]"
+    assert records[0].job.run_label == "ststnet.paper[pretrain=synthetic_macro-5:20]"
 
-    other = MethodSpec.make("ststnet", budget=6, pretrain="synthetic_macro-5", pretrain_budget=20)
+    other = MethodSpec.make("ststnet.paper", budget=6, pretrain="synthetic_macro-5", pretrain_budget=20)
     assert run_grid(Grid((other,), ("synthetic-5",)), config).ran == 10
     assert list((results / "checkpoints").glob("*.pt")) == checkpoints  # reused, not retrained
     assert checkpoints[0].stat().st_mtime_ns == stamp

@@ -82,7 +82,7 @@ def test_autocast_does_not_reach_inside_vmap_so_bf16_is_trained_fold_by_fold():
     with pytest.raises(ValueError, match="fp32 only, not bf16"):
         train_folds(method, [method.build_model(5)] * 2,
                     [FoldData(inputs, labels, seed) for seed in (1, 2)], 5, 2, CPU)
-    bf16 = [Job("ststnet", "synthetic-5", f"synthetic/sub0{k}", precision="bf16")
+    bf16 = [Job("ststnet.paper", "synthetic-5", f"synthetic/sub0{k}", precision="bf16")
             for k in (1, 2)]
     fp32 = [replace(job, precision="fp32") for job in bf16]
     assert fold_groups(bf16 + fp32, 4) == [fp32, [bf16[0]], [bf16[1]]]
@@ -149,9 +149,9 @@ def assert_same_weights(a: nn.Module, b: nn.Module, atol: float) -> None:
 
 
 def test_channels_last_overrides_the_methods_layout_and_computes_the_same():
-    method, eager = trained("ststnet", Speed())
+    method, eager = trained("ststnet.paper", Speed())
     assert method.memory_format == torch.contiguous_format  # STSTNet's own
-    method, last = trained("ststnet", Speed(channels_last=True))
+    method, last = trained("ststnet.paper", Speed(channels_last=True))
     assert method.memory_format == torch.channels_last
     assert last.branches[0][0].weight.is_contiguous(memory_format=torch.channels_last)
     assert_same_weights(eager, last, atol=1e-5)
@@ -162,11 +162,11 @@ def test_channels_last_overrides_the_methods_layout_and_computes_the_same():
 
 @pytest.mark.slow
 def test_compiled_training_computes_what_eager_training_computes():
-    _, eager = trained("ststnet", Speed())
-    _, compiled = trained("ststnet", Speed(compile=True))
+    _, eager = trained("ststnet.paper", Speed())
+    _, compiled = trained("ststnet.paper", Speed(compile=True))
     assert_same_weights(eager, compiled, atol=1e-5)
     assert not any(k.startswith("_orig_mod") for k in compiled.state_dict())  # saves as eager
-    untrained = METHODS.build("ststnet")
+    untrained = METHODS.build("ststnet.paper")
     torch.manual_seed(0)
     assert not torch.equal(untrained.build_model(5).classifier.weight,
                            copy.deepcopy(compiled.classifier.weight))  # it did train
