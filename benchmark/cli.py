@@ -316,7 +316,7 @@ def _describe_task(name: str, config: RunConfig, verbose: bool = False) -> None:
         print(f"  data not available: {error}\n")
         return
     counts = ", ".join(f"{c} {n}" for c, n in data.class_counts().items())
-    kind = "SYNTHETIC" if data.synthetic else "real"
+    kind = "SYNTHETIC" if data.synthetic else data.data_label
     print(f"  {len(data.samples)} samples ({kind}), {len(data.subjects())} subjects: {counts}")
     for reason, count in sorted(data.exclusion_counts().items()):
         print(f"  excluded {count}: {reason}")

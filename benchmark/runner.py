@@ -63,7 +63,7 @@ class RunConfig:
         if name not in folders:
             given = ", ".join(f"{n} ({f})" for n, f in folders.items()) or "none"
             raise ValueError(f"a method reads the released weights {name!r}: give their "
-                             f"folder with --weights-dir DIR (a folder named {name}); given: "
+                             f"folder with --weights-dir {name}=DIR (or a folder named {name}); given: "
                              f"{given}")
         return Path(folders[name])
 
@@ -181,7 +181,7 @@ def plan(grid: Grid, config: RunConfig) -> tuple[list[Job], dict[str, PreparedTa
         settings = config.with_domains(spec.domains).preprocess
         for name in grid.runnable_tasks:
             task = prepared_task(name, spec.domains)
-            _check_views(spec, name, task.data)
+            _check_spec(spec, name, task.data, spec.selection or grid.selection)
             versions[(spec, name)] = {
                 "method": method_version(spec.name),
                 "preprocess": settings.digest(),
@@ -199,18 +199,19 @@ def plan(grid: Grid, config: RunConfig) -> tuple[list[Job], dict[str, PreparedTa
     return grid.jobs(folds, versions), {name: task for (name, _), task in prepared.items()}
 
 
-def _check_views(spec, task: str, data: TaskData) -> None:
-    """Released weights need a method that loads them and trains nothing. A source without frames (released flow images) serves some views only: a method that
-    reads another is refused before any work, with what the source can serve."""
+def _check_spec(spec, task: str, data: TaskData, selection: str) -> None:
+    """Refuses, before any work, what cannot run: released weights with a method that cannot
+    load them or with training settings; a view that a source without frames (released flow
+    images) cannot serve, naming what it can."""
     from methods import METHODS
 
     method = METHODS.build(spec.name, **dict(spec.options))
     if spec.weights and not hasattr(method, "load_weights"):
         raise ValueError(f"method {spec.name} cannot load released weights ({spec.weights}): "
                          "it has no load_weights")
-    if spec.weights and (spec.pretrain or spec.budget is not None):
+    if spec.weights and (spec.pretrain or spec.budget is not None or selection != "last"):
         raise ValueError(f"method {spec.name} with released weights ({spec.weights}) trains "
-                         "nothing: give it no budget and no pretraining task")
+                         "nothing: give it no budget, no pretraining task and selection last")
     if data.served_views is None:
         return
     views = method.views

@@ -45,6 +45,10 @@ class Recipe:
     order: str = "as_given"  # with epochs: "as_given" or "by_class"
     class_weighted: bool = True
 
+    def __post_init__(self):
+        if self.order not in ("as_given", "by_class"):
+            raise ValueError(f"recipe order {self.order!r}: choose as_given or by_class")
+
     def steps(self, samples: int) -> int:
         """The default budget for `samples` training samples."""
         if self.epochs is None:

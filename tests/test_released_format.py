@@ -221,3 +221,14 @@ def test_epoch_schedules_and_released_weights_are_trained_fold_by_fold():
                          + run("ststnet.shared", weights="w"), 4)
     assert sorted(len(g) for g in groups) == [1] * 8 + [4]
     assert {g[0].method for g in groups if len(g) == 4} == {"ststnet.shared"}
+
+
+def test_weights_dir_on_the_command_line_is_named_by_its_folder_or_explicitly():
+    from benchmark.cli import _config, build_parser
+
+    args = build_parser().parse_args(["run", "--weights-dir", "/x/STSTNet_Weights",
+                                      "--weights-dir", "ststnet_weights=/y/w"])
+    assert _config(args).weights_dirs == (("STSTNet_Weights", "/x/STSTNet_Weights"),
+                                          ("ststnet_weights", "/y/w"))
+    with pytest.raises(ValueError, match="give their folder with --weights-dir"):
+        _config(args).weights_folder("other")

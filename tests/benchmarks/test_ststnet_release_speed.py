@@ -59,5 +59,5 @@ def test_release_schedule_epochs_of_one_fold(benchmark, fold):
         seconds_per_epoch=per_epoch,
         extrapolated_fold_seconds=per_epoch * STSTNet().recipe.epochs,
         extrapolated_loso_seconds=per_epoch * STSTNet().recipe.epochs * 68)
-    assert steps == EPOCHS_TIMED * 2  # 442 - 2 clips of sub01 = 440: batches of 256 and 184
+    assert steps == EPOCHS_TIMED * 2  # 442 - 3 clips of sub01 = 439: batches of 256 and 183
     assert all(torch.isfinite(p).all() for p in model.parameters())
