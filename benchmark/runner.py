@@ -431,12 +431,19 @@ def _job_data(job: Job, config: RunConfig) -> _JobData:
                     labels, subjects, prepared)
 
 
+@lru_cache(maxsize=4)
+def _matched_weights(folder: Path, folds: tuple[str, ...]) -> tuple[dict[str, Path], str]:
+    """A weights folder matched to a task's folds and its digest, once per process."""
+    files = match_weights(folder, list(folds))
+    return files, folder_digest(files)
+
+
 def _fold_weights(job: Job, config: RunConfig, prepared: PreparedTask) -> str:
     """The released weights file of the job's fold, as matched when the job was planned."""
-    files = match_weights(config.weights_folder(job.weights), prepared.data.subjects())
-    if folder_digest(files) != dict(job.versions).get("weights"):
-        raise RuntimeError(f"the weights in {config.weights_folder(job.weights)} changed after "
-                           "the job was planned")
+    folder = config.weights_folder(job.weights)
+    files, digest = _matched_weights(folder, tuple(prepared.data.subjects()))
+    if digest != dict(job.versions).get("weights"):
+        raise RuntimeError(f"the weights in {folder} changed after the job was planned")
     return str(files[job.fold])
 
 

@@ -76,17 +76,13 @@ def run_scores(records: list[JobRecord], head: str = "final") -> list[RunScores]
         row = RunScores(key[0], key[1], key[2], key[3], synthetic, folds, expected,
                         tuple(sorted(seeds)), per_seed, tuple(first.predictions.classes), data)
         rows.append(row)
-        parts = sorted({clip.split("/")[0] for r in first_seed(seeds) for clip in
+        parts = sorted({clip.split("/")[0] for r in seeds[min(seeds)] for clip in
                         r.predictions.clips})
         for dataset in parts if len(parts) > 1 else ():
             part_scores = tuple(_pooled(rs, head, dataset) for _, rs in sorted(seeds.items())) \
                 if folds == expected else ()
             rows.append(replace(row, task=f"{row.task}[{dataset}]", per_seed=part_scores))
     return rows
-
-
-def first_seed(seeds: dict[int, list[JobRecord]]) -> list[JobRecord]:
-    return seeds[min(seeds)]
 
 
 def _pooled(records: list[JobRecord], head: str, dataset: str | None = None) -> Scores:

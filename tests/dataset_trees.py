@@ -29,17 +29,27 @@ MEGC_LIST = "combined_3class_gt.csv"
 SMIC_APEX = "smic_apex.csv"
 
 
+def shared_dir(variable: str, folder: str) -> Path:
+    """$variable, else <repo>/../shared/<folder>."""
+    return Path(os.environ.get(variable) or REPO.parent / "shared" / folder)
+
+
+def shared_path(variable: str, folder: str, name: str, what: str) -> Path:
+    """A file or folder of shared/, or the test is skipped with a reason naming it."""
+    path = shared_dir(variable, folder) / name
+    if not path.exists():
+        pytest.skip(f"{what} {name} not found in {shared_dir(variable, folder)} (set "
+                    f"{variable} to the folder that holds it)")
+    return path
+
+
 def annotations_dir() -> Path:
-    return Path(os.environ.get("MER_BENCH_ANNOTATIONS") or REPO.parent / "shared" / "annotations")
+    return shared_dir("MER_BENCH_ANNOTATIONS", "annotations")
 
 
 def real(name: str) -> Path:
     """The real annotation file, or the test is skipped with a reason naming it."""
-    path = annotations_dir() / name
-    if not path.is_file():
-        pytest.skip(f"real annotation file {name} not found in {annotations_dir()} (set "
-                    "MER_BENCH_ANNOTATIONS to the folder that holds it)")
-    return path
+    return shared_path("MER_BENCH_ANNOTATIONS", "annotations", name, "real annotation file")
 
 
 def _image(extension: str) -> bytes:

@@ -4,27 +4,21 @@ needs them is skipped, naming what it looked for, where they are absent."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
-import pytest
+from tests.dataset_trees import shared_dir, shared_path
 
-REPO = Path(__file__).resolve().parents[1]
 FLOWS = "htnet_composite_flows"
 WEIGHTS = "ststnet_weights"
 
 
 def released_dir() -> Path:
-    return Path(os.environ.get("MER_BENCH_RELEASED") or REPO.parent / "shared" / "released")
+    return shared_dir("MER_BENCH_RELEASED", "released")
 
 
 def released(name: str) -> Path:
-    path = released_dir() / name
-    if not path.exists():
-        pytest.skip(f"released artefact {name} not found in {released_dir()} (set "
-                    "MER_BENCH_RELEASED to the folder that holds it)")
-    return path
+    return shared_path("MER_BENCH_RELEASED", "released", name, "released artefact")
 
 
 def python_log(path: Path) -> tuple[dict[str, list[int]], tuple[float, float]]:
