@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from methods.base import Speed
-from methods.fold_parallel import FoldData, train_folds
-from methods.training import pick_device
+from mer_bench.methods.base import Speed
+from mer_bench.methods.fold_parallel import FoldData, train_folds
+from mer_bench.methods.training import pick_device
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def parallel_steps(method, folds: list[FoldData], steps: int, device: torch.devi
 
 def measure(folds: int, steps: int = 3, device: str = "auto") -> list[Throughput]:
     """Fold-steps per second, sequential and fold-parallel, after one warm-up step each."""
-    from methods import METHODS
+    from mer_bench.methods import METHODS
 
     method, where = METHODS.build("skd_tstsan"), pick_device(device)
     data = synthetic_folds(method, folds)
@@ -90,7 +90,7 @@ class StepTime:
 def measure_speed(settings: list[str], steps: int = 3, device: str = "auto") -> list[StepTime]:
     """Milliseconds per training step of one SKD-TSTSAN fold under each setting, after two
     warm-up steps (which include torch.compile's compilation)."""
-    from methods import METHODS
+    from mer_bench.methods import METHODS
 
     where = pick_device(device)
     unknown = set(settings) - set(SPEED_SETTINGS)

@@ -20,10 +20,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmark.runner import RunConfig
-from benchmark.tasks import TASKS, Sample, TaskData, load_task
-from datasets.preprocess import prepare_clips
-from datasets.views import skd_tstsan_38
+from mer_bench.benchmark.runner import RunConfig
+from mer_bench.benchmark.tasks import TASKS, Sample, TaskData, load_task
+from mer_bench.datasets.preprocess import prepare_clips
+from mer_bench.datasets.views import skd_tstsan_38
 
 COLUMN_IN = 1.7  # inches per column
 ROW_IN = 2.05  # inches per clip row

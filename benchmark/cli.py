@@ -13,13 +13,13 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from benchmark.jobs import Grid, MethodSpec, load_grid
-from benchmark.registry import RegistryError, load_plugin
-from benchmark.runner import RunConfig, prepare_task, run_grids
-from benchmark.tables import render_ablation, render_markdown, run_scores, write_tables
-from datasets.errors import DatasetError
-from datasets.preprocess import PreprocessSettings
-from datasets.sheets import ANNOTATIONS_ENV
+from mer_bench.benchmark.jobs import Grid, MethodSpec, load_grid
+from mer_bench.benchmark.registry import RegistryError, load_plugin
+from mer_bench.benchmark.runner import RunConfig, prepare_task, run_grids
+from mer_bench.benchmark.tables import render_ablation, render_markdown, run_scores, write_tables
+from mer_bench.datasets.errors import DatasetError
+from mer_bench.datasets.preprocess import PreprocessSettings
+from mer_bench.datasets.sheets import ANNOTATIONS_ENV
 
 QUICK_GRID = "quick.toml"
 
@@ -188,17 +188,17 @@ def grid_path(name: str) -> Path:
     """A grid file's path, or the name of a grid shipped in benchmark/grids (e.g. `ablation`)."""
     if Path(name).is_file():
         return Path(name)
-    shipped = resources.files("benchmark") / "grids" / f"{Path(name).stem}.toml"
+    shipped = resources.files("mer_bench.benchmark") / "grids" / f"{Path(name).stem}.toml"
     if shipped.is_file():
         return Path(str(shipped))
-    known = sorted(p.name[:-5] for p in (resources.files("benchmark") / "grids").iterdir()
+    known = sorted(p.name[:-5] for p in (resources.files("mer_bench.benchmark") / "grids").iterdir()
                    if p.name.endswith(".toml"))
     raise ValueError(f"no grid file {name!r}; shipped grids: {', '.join(known)}")
 
 
 def _grids(args: argparse.Namespace) -> list[Grid]:
     if args.grid or not args.methods:
-        from benchmark.paper import paper_grid_names
+        from mer_bench.benchmark.paper import paper_grid_names
 
         names = paper_grid_names(args.grid or QUICK_GRID)
         return [load_grid(grid_path(name), args.profile, args.precision) for name in names]
@@ -216,7 +216,7 @@ def _grids(args: argparse.Namespace) -> list[Grid]:
 
 def method_switches(runs) -> dict[str, dict]:
     """Module switches of every run whose method has them (SKD-TSTSAN and its variants)."""
-    from methods import METHODS
+    from mer_bench.methods import METHODS
 
     found = {}
     for run in runs:
@@ -251,8 +251,8 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def _is_paper_grid(name: str) -> bool:
-    from benchmark.jobs import grid_toml
-    from benchmark.paper import paper_grid_names
+    from mer_bench.benchmark.jobs import grid_toml
+    from mer_bench.benchmark.paper import paper_grid_names
 
     return all("table" in grid_toml(grid_path(n)) for n in paper_grid_names(name))
 
@@ -272,7 +272,7 @@ def command_tables(args: argparse.Namespace) -> int:
 
 
 def _paper_tables(args: argparse.Namespace, config: RunConfig) -> int:
-    from benchmark.paper import paper_grid_names, write_paper
+    from mer_bench.benchmark.paper import paper_grid_names, write_paper
 
     names = paper_grid_names(args.grid)
     suffix = "".join(f"-{part}" for part in (args.profile, args.precision) if part)
@@ -287,9 +287,9 @@ def _paper_tables(args: argparse.Namespace, config: RunConfig) -> int:
 
 
 def command_list(args: argparse.Namespace) -> int:
-    from benchmark.tasks import TASKS
-    from datasets import DATASETS
-    from methods import METHODS
+    from mer_bench.benchmark.tasks import TASKS
+    from mer_bench.datasets import DATASETS
+    from mer_bench.methods import METHODS
 
     config = _config(args)
     if args.what == "methods":
@@ -306,7 +306,7 @@ def command_list(args: argparse.Namespace) -> int:
 
 
 def _describe_task(name: str, config: RunConfig, verbose: bool = False) -> None:
-    from benchmark.tasks import TASKS, load_task
+    from mer_bench.benchmark.tasks import TASKS, load_task
 
     task = TASKS.build(name)
     print(f"{name}: {task.description}")
@@ -356,8 +356,8 @@ def command_prepare(args: argparse.Namespace) -> int:
 
 
 def command_score(args: argparse.Namespace) -> int:
-    from benchmark.scoring import score_file
-    from benchmark.tasks import TASKS, load_task
+    from mer_bench.benchmark.scoring import score_file
+    from mer_bench.benchmark.tasks import TASKS, load_task
 
     config = _config(args)
     task = TASKS.build(args.task)
@@ -368,7 +368,7 @@ def command_score(args: argparse.Namespace) -> int:
 
 
 def command_check(args: argparse.Namespace) -> int:
-    from benchmark.check_sheet import make_check_sheet
+    from mer_bench.benchmark.check_sheet import make_check_sheet
 
     config = _config(args)
     sheet = make_check_sheet(args.task, config, per_class=args.per_class, subject=args.subject,
@@ -383,7 +383,7 @@ def command_check(args: argparse.Namespace) -> int:
 def command_bench(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from benchmark.bench import measure, measure_speed
+    from mer_bench.benchmark.bench import measure, measure_speed
 
     rows = []
     for folds in (int(k) for k in args.folds.split(",") if k.strip()):

@@ -82,7 +82,7 @@ def _init_worker(threads: int, gpus: tuple[str, ...], slots, started) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    import benchmark.runner  # noqa: F401  (the job function's module, imported once, early)
+    import mer_bench.benchmark.runner  # noqa: F401  (the job function's module, imported once, early)
 
 
 def _ready() -> None:

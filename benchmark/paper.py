@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmark.figures import confusion_figure, fig9_figure, save
-from benchmark.paper_tables import (
+from mer_bench.benchmark.figures import confusion_figure, fig9_figure, save
+from mer_bench.benchmark.paper_tables import (
     PAPER_GRIDS,
     PaperTable,
     load_paper_table,
@@ -17,8 +17,8 @@ from benchmark.paper_tables import (
     run_of,
     runs_by_key,
 )
-from benchmark.store import JobRecord
-from benchmark.tables import RunScores, run_scores
+from mer_bench.benchmark.store import JobRecord
+from mer_bench.benchmark.tables import RunScores, run_scores
 
 FIGURE_GRIDS = ("fig9",)
 FORMATS = {"markdown": "md", "latex": "tex", "csv": "csv"}

@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
-from benchmark.jobs import Grid, Job, MethodSpec, grid_toml, load_grid
-from benchmark.reference import reported
-from benchmark.tables import RunScores, format_cell, released_note, synthetic_note
+from mer_bench.benchmark.jobs import Grid, Job, MethodSpec, grid_toml, load_grid
+from mer_bench.benchmark.reference import reported
+from mer_bench.benchmark.tables import RunScores, format_cell, released_note, synthetic_note
 
 PAPER_GRIDS = ("table1", "table2", "table3", "table4", "table5", "table6", "table7", "honesty")
 PAPER_NAMES = {"ststnet": "STSTNet", "off_apexnet": "OFF-ApexNet", "htnet": "HTNet",
@@ -61,7 +61,7 @@ def setting_of(spec: MethodSpec, kind: str, grid: Grid) -> str:
     """The paper's `setting` string for a measured spec of a Table 5, 6 or honesty layout."""
     options = dict(spec.options)
     if kind == "5":
-        from methods import METHODS
+        from mer_bench.methods import METHODS
 
         switches = METHODS.build(spec.name, **options).switches
         on = [name for name in SWITCHES if getattr(switches, name)]
@@ -94,7 +94,7 @@ def _measured_cells(runs: dict[tuple, RunScores], spec: MethodSpec, grid: Grid,
 
 
 def _protocol(spec: MethodSpec, grid: Grid) -> str:
-    from methods import METHODS
+    from mer_bench.methods import METHODS
 
     if spec.weights:
         return f"released weights {spec.weights} (one per held-out subject; nothing trained)"

@@ -13,7 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from benchmark.jobs import Job
+from mer_bench.benchmark.jobs import Job
 
 ALL_SUBJECTS = "(all subjects)"
 

@@ -1,5 +1,6 @@
 """The paper's reported numbers (results/reference/paper_results.csv): facts from Zhu et al.,
-arXiv 2406.17538, Tables 1-7, kept in the repository so that tables show them beside ours.
+arXiv 2406.17538, Tables 1-7, kept in the repository and shipped as package data (an installed
+copy renders tables too) so that tables show them beside ours.
 
 Columns: table, task (this harness's task name), method (as the paper names it), setting
 (Table 5: the modules on; Table 6: temporal-domains=D; Table 7: classifier=k/3), uf1, uar (%).
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference" / "paper_results.csv"
+from mer_bench import resource
+
+REFERENCE = resource("results", "reference", "paper_results.csv")
 
 
 def reported(path: Path = REFERENCE) -> pd.DataFrame:

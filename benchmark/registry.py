@@ -29,6 +29,9 @@ class Entry:
     name: str
     target: str | Callable[..., Any]
     kwargs: dict[str, Any] = field(default_factory=dict)
+    # What the entry computes, as its job keys see it (views: bumped whenever its output
+    # changes); None where the target carries its own (a method class's `version`).
+    version: str | None = None
 
     def resolve(self) -> Callable[..., Any]:
         if callable(self.target):
@@ -54,10 +57,12 @@ class Registry:
         self._entries: dict[str, Entry] = {}
         self._entry_points_loaded = False
 
-    def register(self, name: str, target: str | Callable[..., Any], /, **kwargs: Any) -> None:
+    def register(self, name: str, target: str | Callable[..., Any], /, *,
+                 version: str | int | None = None, **kwargs: Any) -> None:
         if name in self._entries:
             raise RegistryError(f"{self.kind} {name!r} is already registered")
-        self._entries[name] = Entry(name, target, dict(kwargs))
+        self._entries[name] = Entry(name, target, dict(kwargs),
+                                    None if version is None else str(version))
 
     def entry(self, name: str) -> Entry:
         self._load_entry_points()

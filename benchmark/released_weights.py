@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from datasets.sheets import name_key
+from mer_bench.datasets.sheets import name_key
 
 SUFFIXES = (".pth", ".pt", ".safetensors")
 

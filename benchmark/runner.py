@@ -17,18 +17,18 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from benchmark.environment import describe
-from benchmark.executors import make_executor, visible_gpus
-from benchmark.folds import fold_of
-from benchmark.jobs import Grid, Job
-from benchmark.metrics import score
-from benchmark.pretraining import ensure_checkpoint, pretraining_job
-from benchmark.registry import load_plugin
-from benchmark.released_weights import folder_digest, match_weights
-from benchmark.store import Predictions, Store
-from benchmark.tasks import TASKS, TaskData, load_task
-from datasets.preprocess import BundleCache, PrepareReport, PreprocessSettings, prepare_clips
-from datasets.views import build_view
+from mer_bench.benchmark.environment import describe
+from mer_bench.benchmark.executors import make_executor, visible_gpus
+from mer_bench.benchmark.folds import fold_of
+from mer_bench.benchmark.jobs import Grid, Job
+from mer_bench.benchmark.metrics import score
+from mer_bench.benchmark.pretraining import ensure_checkpoint, pretraining_job
+from mer_bench.benchmark.registry import load_plugin
+from mer_bench.benchmark.released_weights import folder_digest, match_weights
+from mer_bench.benchmark.store import Predictions, Store
+from mer_bench.benchmark.tasks import TASKS, TaskData, load_task
+from mer_bench.datasets.preprocess import BundleCache, PrepareReport, PreprocessSettings, prepare_clips
+from mer_bench.datasets.views import build_view, view_version
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ class RunConfig:
 
     def speed(self, precision: str):
         """A job's speed settings: its precision and this run's compile / layout choices."""
-        from methods.base import Speed
+        from mer_bench.methods.base import Speed
 
         return Speed(precision, self.compile, self.channels_last)
 
@@ -135,7 +135,7 @@ def prepare_task(name: str, config: RunConfig, workers: int = 1,
 
 
 def method_version(name: str) -> str:
-    from methods import METHODS
+    from mer_bench.methods import METHODS
 
     return str(getattr(METHODS.entry(name).resolve(), "version", "1"))
 
@@ -151,8 +151,8 @@ class RunSummary:
 
 def plan(grid: Grid, config: RunConfig) -> tuple[list[Job], dict[str, PreparedTask]]:
     """Prepares every task of the grid and expands it into jobs with their version strings."""
-    from methods import METHODS
-    from methods.base import SELECTION_RULES, Speed
+    from mer_bench.methods import METHODS
+    from mer_bench.methods.base import SELECTION_RULES, Speed
 
     Speed(grid.precision)  # an unknown precision fails here, before any work
     if grid.selection not in SELECTION_RULES:
@@ -179,11 +179,13 @@ def plan(grid: Grid, config: RunConfig) -> tuple[list[Job], dict[str, PreparedTa
     versions = {}
     for spec in grid.methods:
         settings = config.with_domains(spec.domains).preprocess
+        method = METHODS.build(spec.name, **dict(spec.options))
         for name in grid.runnable_tasks:
             task = prepared_task(name, spec.domains)
-            _check_spec(spec, name, task.data, spec.selection or grid.selection)
+            _check_spec(spec, method, name, task.data, spec.selection or grid.selection)
             versions[(spec, name)] = {
                 "method": method_version(spec.name),
+                "views": ",".join(f"{v}:{view_version(v)}" for v in method.views),
                 "preprocess": settings.digest(),
                 "annotations": ",".join(f"{d}:{v}" for d, v in
                                         sorted(task.data.annotation_versions.items())),
@@ -199,13 +201,10 @@ def plan(grid: Grid, config: RunConfig) -> tuple[list[Job], dict[str, PreparedTa
     return grid.jobs(folds, versions), {name: task for (name, _), task in prepared.items()}
 
 
-def _check_spec(spec, task: str, data: TaskData, selection: str) -> None:
+def _check_spec(spec, method, task: str, data: TaskData, selection: str) -> None:
     """Refuses, before any work, what cannot run: released weights with a method that cannot
     load them or with training settings; a view that a source without frames (released flow
     images) cannot serve, naming what it can."""
-    from methods import METHODS
-
-    method = METHODS.build(spec.name, **dict(spec.options))
     if spec.weights and not hasattr(method, "load_weights"):
         raise ValueError(f"method {spec.name} cannot load released weights ({spec.weights}): "
                          "it has no load_weights")
@@ -285,7 +284,7 @@ def auto_fold_parallel(device: str, fold_bytes: float, free: int | None = None) 
     holds with HEADROOM, at most 32."""
     import torch
 
-    from methods.training import pick_device
+    from mer_bench.methods.training import pick_device
 
     where = pick_device(device)
     if where.type != "cuda":
@@ -297,9 +296,9 @@ def auto_fold_parallel(device: str, fold_bytes: float, free: int | None = None) 
 
 def _auto_size(job: Job, method, config: RunConfig) -> int:
     """`auto_fold_parallel` for the run of `job`, from its method's measured memory per fold."""
-    from methods.base import Split
-    from methods.fold_parallel import fold_memory_bytes
-    from methods.training import pick_device
+    from mer_bench.methods.base import Split
+    from mer_bench.methods.fold_parallel import fold_memory_bytes
+    from mer_bench.methods.training import pick_device
 
     if pick_device(config.device).type != "cuda":
         return 1
@@ -319,8 +318,8 @@ def fold_groups(jobs: list[Job], size: int | Callable[[Job, object], int]) -> li
     stay alone."""
     if not callable(size) and size <= 1:
         return [[job] for job in jobs]
-    from methods import METHODS
-    from methods.training import TorchMethod
+    from mer_bench.methods import METHODS
+    from mer_bench.methods.training import TorchMethod
 
     runs: dict[str, list[Job]] = {}
     method_of, alone = {}, []
@@ -397,9 +396,9 @@ class _JobData:
 
 
 def _job_data(job: Job, config: RunConfig) -> _JobData:
-    from methods import METHODS
-    from methods.base import FitContext, Split
-    from methods.training import pick_device
+    from mer_bench.methods import METHODS
+    from mer_bench.methods.base import FitContext, Split
+    from mer_bench.methods.training import pick_device
 
     prepared = _prepared(job.task, config)
     expected = dict(job.versions).get("data")
@@ -459,7 +458,7 @@ def _run(job: Job, config: RunConfig, store: Store) -> None:
 
 def _run_together(jobs: list[Job], config: RunConfig, store: Store) -> None:
     """Trains the folds of `jobs` (one run) at once, then tests and stores each."""
-    from methods.fold_parallel import FoldData, train_folds
+    from mer_bench.methods.fold_parallel import FoldData, train_folds
 
     datas = [_job_data(job, config) for job in jobs]
     method = datas[0].method
@@ -502,7 +501,7 @@ def _finish(job: Job, data: _JobData, logits: dict, elapsed: float, store: Store
 
 def _checkpoint(job: Job, config: RunConfig, method, device: str) -> Path:
     """The pretraining checkpoint the job starts from, trained here if nobody has yet."""
-    from methods.base import FitContext, Split
+    from mer_bench.methods.base import FitContext, Split
 
     prepared = _prepared(job.pretrain, config)
     expected = dict(job.versions).get("pretrain_data")

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.metrics import Scores, score
-from benchmark.tasks import TaskData
-from datasets.sheets import name_key
+from mer_bench.benchmark.metrics import Scores, score
+from mer_bench.benchmark.tasks import TaskData
+from mer_bench.datasets.sheets import name_key
 
 
 @dataclass

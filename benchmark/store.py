@@ -18,7 +18,7 @@ from typing import Iterator
 
 import numpy as np
 
-from benchmark.jobs import Job
+from mer_bench.benchmark.jobs import Job
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from benchmark.metrics import Scores, score
-from benchmark.store import JobRecord
+from mer_bench.benchmark.metrics import Scores, score
+from mer_bench.benchmark.store import JobRecord
 
 
 @dataclass(frozen=True)

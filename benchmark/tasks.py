@@ -18,10 +18,10 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from benchmark.registry import Registry
-from datasets.clip import Clip, Note
-from datasets.errors import DatasetError
-from datasets.sheets import annotation_folders, file_digest, find_annotation, name_key
+from mer_bench.benchmark.registry import Registry
+from mer_bench.datasets.clip import Clip, Note
+from mer_bench.datasets.errors import DatasetError
+from mer_bench.datasets.sheets import annotation_folders, file_digest, find_annotation, name_key
 
 
 @dataclass(frozen=True)
@@ -251,7 +251,7 @@ def find_member_list(task: Task, data_roots: Mapping[str, Path]) -> Path:
 
 def load_task(task: Task, data_roots: Mapping[str, Path]) -> TaskData:
     """Reads every dataset of the task through its adapter (roots by dataset name)."""
-    from datasets import DATASETS
+    from mer_bench.datasets import DATASETS
 
     samples, excluded, notes, versions, synthetic = [], [], [], {}, False
     origins, served = [], None

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from datasets.clip import Clip, Note
-from datasets.sheets import (RowReader, SheetDataset, annotation_folders,
+from mer_bench.datasets.clip import Clip, Note
+from mer_bench.datasets.sheets import (RowReader, SheetDataset, annotation_folders,
                              find_annotation, frame_number, read_sheet)
 
 COLUMNS = ("Subject", "Filename", "Onset", "Apex", "Offset", "emotion")

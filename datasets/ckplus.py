@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from datasets.clip import Clip, Note
-from datasets.errors import DatasetError
-from datasets.sheets import SheetDataset, file_digest
+from mer_bench.datasets.clip import Clip, Note
+from mer_bench.datasets.errors import DatasetError
+from mer_bench.datasets.sheets import SheetDataset, file_digest
 
 IMAGES = "cohn-kanade-images"
 LABEL_FOLDERS = ("Emotion", "Emotion_labels/Emotion", "Emotion_labels")

@@ -75,7 +75,7 @@ def file_sha256(path: str | Path) -> str:
     path = Path(path).resolve()
     stamp = _stamp(path)
     if stamp is None or not path.is_file():
-        from datasets.retinaface import weights_not_found
+        from mer_bench.datasets.retinaface import weights_not_found
 
         raise weights_not_found(path)
     return _sha256(str(path), stamp)
@@ -83,7 +83,7 @@ def file_sha256(path: str | Path) -> str:
 
 @lru_cache(maxsize=4)
 def _cached_retinaface(path: str, network: str | None, stamp: tuple[int, int] | None):
-    from datasets.retinaface import load_retinaface
+    from mer_bench.datasets.retinaface import load_retinaface
 
     return load_retinaface(path, network)
 
@@ -103,7 +103,7 @@ def detect_retinaface(grey: np.ndarray, weights: str | Path | None = None,
     if weights is None:
         raise ValueError(_NEEDS_WEIGHTS)
     net = retinaface_network(weights, network)
-    from datasets.retinaface import detect_faces
+    from mer_bench.datasets.retinaface import detect_faces
 
     colour = grey.ndim == 3 and grey.shape[2] == 3
     image = grey if colour else cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from datasets.clip import Clip, Note
-from datasets.errors import DatasetError
-from datasets.sheets import (RowReader, SheetDataset, annotation_folders,
+from mer_bench.datasets.clip import Clip, Note
+from mer_bench.datasets.errors import DatasetError
+from mer_bench.datasets.sheets import (RowReader, SheetDataset, annotation_folders,
                              find_annotation, read_sheet)
 
 COLUMNS = ("Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Estimated Emotion")

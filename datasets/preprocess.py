@@ -31,11 +31,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from datasets.clip import Clip
-from datasets.errors import ClipError, FaceNotFound
-from datasets.faces import check_detector, detect_face, detector_key, detector_options
-from datasets.flow import tvl1_flow
-from datasets.interpolation import interpolate_frames
+from mer_bench.datasets.clip import Clip
+from mer_bench.datasets.errors import ClipError, FaceNotFound
+from mer_bench.datasets.faces import check_detector, detect_face, detector_key, detector_options
+from mer_bench.datasets.flow import tvl1_flow
+from mer_bench.datasets.interpolation import interpolate_frames
 
 PIPELINE_VERSION = "1"
 RELEASED_BUNDLE = "released-image-1"  # what a released image's bundle holds (released_bundle)

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from datasets.clip import Clip, Note
-from datasets.errors import DatasetError
-from datasets.sheets import file_digest
-from datasets.views import RELEASED_VIEWS
+from mer_bench.datasets.clip import Clip, Note
+from mer_bench.datasets.errors import DatasetError
+from mer_bench.datasets.sheets import file_digest
+from mer_bench.datasets.views import RELEASED_VIEWS
 
 ENCODING = ("released flow image: onset->apex TV-L1 u, v and optical strain of the face crop, "
             "28x28, each channel min-max scaled to 0..255, stored RGB = (u, v, strain), read "

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from datasets.clip import Clip, Note
-from datasets.sheets import (RowReader, SheetDataset, annotation_folders,
+from mer_bench.datasets.clip import Clip, Note
+from mer_bench.datasets.sheets import (RowReader, SheetDataset, annotation_folders,
                              find_annotation, read_sheet)
 
 COLUMNS = ("Subject", "Filename", "Onset Frame", "Apex Frame", "Offset Frame",

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from datasets.clip import Clip, Note
-from datasets.errors import DatasetError
+from mer_bench.datasets.clip import Clip, Note
+from mer_bench.datasets.errors import DatasetError
 
 ANNOTATIONS_ENV = "MER_BENCH_ANNOTATIONS"
 """A folder of annotation files that do not ship inside a dataset's own folder (the SMIC apex

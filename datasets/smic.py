@@ -18,9 +18,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from datasets.clip import Clip, Note
-from datasets.errors import DatasetError
-from datasets.sheets import (SheetDataset, annotation_folders, file_digest, find_annotation,
+from mer_bench.datasets.clip import Clip, Note
+from mer_bench.datasets.errors import DatasetError
+from mer_bench.datasets.sheets import (SheetDataset, annotation_folders, file_digest, find_annotation,
                              frame_number, name_key, read_sheet)
 
 APEX_COLUMNS = ("clip", "apex_frame")

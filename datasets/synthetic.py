@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from datasets.casme2 import CASME2
-from datasets.errors import DatasetError
-from datasets.synthetic_frames import SHEET_NAME, SyntheticSpec, generate
+from mer_bench.datasets.casme2 import CASME2
+from mer_bench.datasets.errors import DatasetError
+from mer_bench.datasets.synthetic_frames import SHEET_NAME, SyntheticSpec, generate
 
 
 class Synthetic(CASME2):

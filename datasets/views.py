@@ -1,7 +1,9 @@
 """Views: what a method reads, derived from a clip's bundle by a named function.
 
 Methods declare the views they need; every method's view comes from the same bundles, so
-preprocessing is identical for all. A new view is one function and one line in VIEWS.
+preprocessing is identical for all. A new view is one function and one `register_view` line
+(datasets/__init__.py, or a plugin's own) with its version, which enters every job key that
+reads it.
 
 A bundle of a released flow image (datasets/released_flows.py: u, v and strain, each min-max
 scaled to 0..255, as OpenCV reads it: (strain, v, u)) has no frames; it serves RELEASED_VIEWS
@@ -12,12 +14,10 @@ recoverable from an 8-bit min-max image), and the views built on it follow.
 
 from __future__ import annotations
 
-from typing import Callable
-
 import cv2
 import numpy as np
 
-from datasets.flow import optical_strain
+from mer_bench.datasets.flow import optical_strain
 
 
 RELEASED_VIEWS = ("ststnet_release_28", "flow_strain_28", "flow_28", "htnet_regions_28")
@@ -138,21 +138,16 @@ def skd_tstsan_38(bundle: dict) -> np.ndarray:
     return np.stack([_min_max(image) for image in images]).astype(np.float32)
 
 
-VIEWS: dict[str, Callable[[dict], np.ndarray]] = {
-    "faces": faces,
-    "flows": flows,
-    "flow_strain_28": flow_strain_28,
-    "ststnet_release_28": ststnet_release_28,
-    "flow_28": flow_28,
-    "htnet_regions_28": htnet_regions_28,
-    "frame_sequence": frame_sequence,
-    "skd_tstsan_38": skd_tstsan_38,
-}
+def view_version(name: str) -> str:
+    """The registered version of a view ("1" where none was given)."""
+    from mer_bench.datasets import VIEWS
+
+    return VIEWS.entry(name).version or "1"
 
 
 def build_view(name: str, bundles: list[dict]) -> np.ndarray:
-    try:
-        view = VIEWS[name]
-    except KeyError:
-        raise KeyError(f"unknown view {name!r}; known: {sorted(VIEWS)}") from None
+    """The view `name` of every bundle, stacked as float32."""
+    from mer_bench.datasets import VIEWS
+
+    view = VIEWS.entry(name).resolve()
     return np.stack([view(bundle) for bundle in bundles]).astype(np.float32)

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from methods.training import TorchMethod, batch_indices, class_weights
+from mer_bench.methods.training import TorchMethod, batch_indices, class_weights
 
 
 @dataclass

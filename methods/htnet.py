@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.training import Recipe, TorchMethod
+from mer_bench.methods.training import Recipe, TorchMethod
 
 
 class ChannelNorm(nn.Module):

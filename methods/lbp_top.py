@@ -23,7 +23,7 @@ import hashlib
 
 import numpy as np
 
-from methods.base import FitContext, Method, Split
+from mer_bench.methods.base import FitContext, Method, Split
 
 BINS = 59  # non-rotation-invariant uniform patterns of 8 neighbours
 # Features by (sequence digest, grid): every LOSO fold of a run reads the same clips, so a

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from methods.training import Recipe, TorchMethod
+from mer_bench.methods.training import Recipe, TorchMethod
 
 
 def _stream() -> nn.Sequential:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from methods.base import FitContext, Method, Split
+from mer_bench.methods.base import FitContext, Method, Split
 
 
 def _class_frequencies(labels: np.ndarray, num_classes: int) -> np.ndarray:

@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.layers import EnhancedECA, Magnifier, TemporalShift
-from methods.training import Recipe, TorchMethod
+from mer_bench.methods.layers import EnhancedECA, Magnifier, TemporalShift
+from mer_bench.methods.training import Recipe, TorchMethod
 
 HEADS = ("final", "ac1", "ac2")
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from methods.training import Recipe, TorchMethod
+from mer_bench.methods.training import Recipe, TorchMethod
 
 RELEASE_SCHEDULE = Recipe(batch_size=256, lr=5e-5, epochs=800, order="by_class",
                           class_weighted=False)

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.base import Split
-from methods.training import Recipe, TorchMethod
+from mer_bench.methods.base import Split
+from mer_bench.methods.training import Recipe, TorchMethod
 
 
 def _state_dict(checkpoint: str) -> dict[str, torch.Tensor]:

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.base import FitContext, Method, Speed, Split
+from mer_bench.methods.base import FitContext, Method, Speed, Split
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from methods.training import Recipe, TorchMethod
+from mer_bench.methods.training import Recipe, TorchMethod
 
 
 def _stream(c_in: int) -> nn.Sequential:

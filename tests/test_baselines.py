@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from methods import METHODS
-from methods.htnet import BlockTransformer
-from methods.lbp_top import lbp_top
+from mer_bench.methods import METHODS
+from mer_bench.methods.htnet import BlockTransformer
+from mer_bench.methods.lbp_top import lbp_top
 
 
 def trainable(name: str, classes: int = 5) -> int:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from openpyxl import Workbook
 
-from datasets.sheets import ANNOTATIONS_ENV
+from mer_bench.datasets.sheets import ANNOTATIONS_ENV
 from tests import dataset_trees as trees
 from tests.conftest import REPO, face_frame
 

@@ -13,12 +13,12 @@ from collections import Counter
 
 import pytest
 
-from benchmark.folds import loso_folds
-from benchmark.runner import RunConfig
-from benchmark.tasks import TASKS, Source, Task, load_task
-from datasets.casme2 import CASME2
-from datasets.errors import DatasetError
-from datasets.sheets import ANNOTATIONS_ENV
+from mer_bench.benchmark.folds import loso_folds
+from mer_bench.benchmark.runner import RunConfig
+from mer_bench.benchmark.tasks import TASKS, Source, Task, load_task
+from mer_bench.datasets.casme2 import CASME2
+from mer_bench.datasets.errors import DatasetError
+from mer_bench.datasets.sheets import ANNOTATIONS_ENV
 from tests import dataset_trees as trees
 from tests.conftest import REPO
 
@@ -245,7 +245,7 @@ def test_data_root_subfolders_serve_a_task_over_several_datasets(tmp_path):
 @pytest.mark.parametrize("annotations", [True, False])
 def test_a_wrong_root_says_what_was_looked_for(tmp_path, monkeypatch, dataset, expected,
                                                annotations):
-    from datasets import DATASETS
+    from mer_bench.datasets import DATASETS
 
     if not annotations:  # the sheet is not found either
         monkeypatch.delenv(ANNOTATIONS_ENV)

@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 from openpyxl import Workbook
 
-from benchmark.runner import RunConfig, prepare_task
-from benchmark.tasks import TASKS, load_task
-from datasets import DATASETS
-from datasets.casme2 import CASME2
-from datasets.casme3 import CASME3
-from datasets.errors import DatasetError
-from datasets.samm import SAMM
-from datasets.sheets import ANNOTATIONS_ENV
-from datasets.smic import SMIC
+from mer_bench.benchmark.runner import RunConfig, prepare_task
+from mer_bench.benchmark.tasks import TASKS, load_task
+from mer_bench.datasets import DATASETS
+from mer_bench.datasets.casme2 import CASME2
+from mer_bench.datasets.casme3 import CASME3
+from mer_bench.datasets.errors import DatasetError
+from mer_bench.datasets.samm import SAMM
+from mer_bench.datasets.sheets import ANNOTATIONS_ENV
+from mer_bench.datasets.smic import SMIC
 from tests.conftest import REPO, face_frame
 from tests.dataset_trees import build_ckplus, put
 

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from datasets.views import VIEWS, build_view
-from methods import METHODS
-from methods.base import FitContext, Split
-from methods.training import TorchMethod, pick_device
+from mer_bench.datasets import VIEWS
+from mer_bench.datasets.views import build_view
+from mer_bench.methods import METHODS
+from mer_bench.methods.base import FitContext, Split
+from mer_bench.methods.training import TorchMethod, pick_device
 
 NAMES = METHODS.names()
 CLASSES = 5
@@ -48,7 +49,7 @@ def test_the_registry_holds_the_paper_baselines():
 @pytest.mark.parametrize("name", NAMES)
 def test_reads_exactly_its_declared_views_and_predicts_every_test_sample(name, synthetic_samples):
     method = METHODS.build(name)
-    assert set(method.views) <= set(VIEWS), f"{name} declares a view that does not exist"
+    assert set(method.views) <= set(VIEWS.names()), f"{name} declares a view that does not exist"
     train, test = splits(method, synthetic_samples)
     logits = method.fit_predict(train, test, FitContext(CLASSES, seed=0, budget=2))
     assert next(iter(logits)) == "final"

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from methods import METHODS
-from methods.fold_parallel import FoldData, train_folds
-from methods.training import pick_device
+from mer_bench.methods import METHODS
+from mer_bench.methods.fold_parallel import FoldData, train_folds
+from mer_bench.methods.training import pick_device
 
 CPU = pick_device("cpu")
 
@@ -77,9 +77,9 @@ def test_the_runner_trains_a_runs_folds_together_with_the_sequential_results(res
     """STSTNet has no dropout: fold-parallel and sequential give the same predictions."""
     import shutil
 
-    from benchmark.jobs import Grid, MethodSpec
-    from benchmark.runner import RunConfig, run_grid
-    from benchmark.store import Store
+    from mer_bench.benchmark.jobs import Grid, MethodSpec
+    from mer_bench.benchmark.runner import RunConfig, run_grid
+    from mer_bench.benchmark.store import Store
 
     alone = tmp_path / "alone"
     shutil.copytree(results, alone)
@@ -102,7 +102,7 @@ def test_the_runner_trains_a_runs_folds_together_with_the_sequential_results(res
 
 
 def test_bench_prints_both_modes_and_their_ratio(capsys):
-    from benchmark.cli import main
+    from mer_bench.benchmark.cli import main
 
     assert main(["bench", "--folds", "1", "--steps", "1", "--device", "cpu", "--speed", ""]) == 0
     out = capsys.readouterr().out
@@ -113,7 +113,7 @@ def test_bench_prints_both_modes_and_their_ratio(capsys):
 
 
 def test_auto_fold_parallel_is_sequential_on_cpu_and_fills_a_gpu_by_measured_memory():
-    from benchmark.runner import HEADROOM, auto_fold_parallel
+    from mer_bench.benchmark.runner import HEADROOM, auto_fold_parallel
 
     assert auto_fold_parallel("cpu", 1e6) == 1
     gib = 2**30
@@ -123,8 +123,8 @@ def test_auto_fold_parallel_is_sequential_on_cpu_and_fills_a_gpu_by_measured_mem
 
 
 def without_activations(method, inputs, batch):
-    from methods.fold_parallel import fold_memory_bytes
-    from methods.training import Recipe
+    from mer_bench.methods.fold_parallel import fold_memory_bytes
+    from mer_bench.methods.training import Recipe
 
     method.recipe = Recipe(batch_size=batch)
     total = fold_memory_bytes(method, inputs, 5)
@@ -146,8 +146,8 @@ def test_fold_memory_counts_weights_adam_and_the_activations_of_a_step():
 
 
 def test_fold_groups_take_each_runs_own_size():
-    from benchmark.jobs import Job
-    from benchmark.runner import fold_groups
+    from mer_bench.benchmark.jobs import Job
+    from mer_bench.benchmark.runner import fold_groups
 
     jobs = [Job(name, "synthetic-5", f"synthetic/sub{k:02d}") for name in ("ststnet.shared", "tscnn")
             for k in range(1, 8)]
@@ -161,12 +161,12 @@ def test_auto_on_a_gpu_sizes_each_run_from_its_methods_measured_memory(results, 
     """The wiring of `--fold-parallel auto` on a GPU, with the GPU faked: 16 GiB free."""
     from functools import partial
 
-    import methods.training
-    from benchmark.jobs import Job
-    from benchmark.runner import HEADROOM, RunConfig, _auto_size, fold_groups
-    from methods.fold_parallel import fold_memory_bytes
+    from mer_bench.methods import training as training_module
+    from mer_bench.benchmark.jobs import Job
+    from mer_bench.benchmark.runner import HEADROOM, RunConfig, _auto_size, fold_groups
+    from mer_bench.methods.fold_parallel import fold_memory_bytes
 
-    monkeypatch.setattr(methods.training, "pick_device", lambda requested=None:
+    monkeypatch.setattr(training_module, "pick_device", lambda requested=None:
                         torch.device("cuda"))
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (16 * 2**30, 80 * 2**30))
     config = RunConfig(results=results, progress=False)
@@ -184,11 +184,11 @@ def test_auto_on_a_gpu_sizes_each_run_from_its_methods_measured_memory(results, 
 
 
 def test_the_gpu_scale_grid_is_a_casme2_sized_loso_at_the_papers_budget():
-    from benchmark.cli import grid_path
-    from benchmark.jobs import load_grid
-    from benchmark.tasks import TASKS
-    from datasets import DATASETS
-    from datasets.synthetic_frames import SyntheticSpec
+    from mer_bench.benchmark.cli import grid_path
+    from mer_bench.benchmark.jobs import load_grid
+    from mer_bench.benchmark.tasks import TASKS
+    from mer_bench.datasets import DATASETS
+    from mer_bench.datasets.synthetic_frames import SyntheticSpec
 
     grid = load_grid(grid_path("gpu_scale"))
     assert [(s.name, s.budget) for s in grid.methods] == [("skd_tstsan", 20000)]

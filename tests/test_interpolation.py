@@ -5,11 +5,11 @@ import pytest
 import scipy.linalg
 import torch
 
-from datasets.errors import ClipError
-from datasets.interpolation import curve, interpolate_frames, path_graph_laplacian
-from datasets.preprocess import BundleCache, PreprocessSettings
-from datasets.views import build_view
-from methods.skd_tstsan import SKDTSTSAN, Switches
+from mer_bench.datasets.errors import ClipError
+from mer_bench.datasets.interpolation import curve, interpolate_frames, path_graph_laplacian
+from mer_bench.datasets.preprocess import BundleCache, PreprocessSettings
+from mer_bench.datasets.views import build_view
+from mer_bench.methods.skd_tstsan import SKDTSTSAN, Switches
 from tests.conftest import face_frame, write_clip
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from benchmark.jobs import Grid, Job, MethodSpec, load_grid
+from mer_bench.benchmark.jobs import Grid, Job, MethodSpec, load_grid
 
 
 def test_key_is_stable_and_changes_with_anything_that_changes_a_result():
@@ -113,8 +113,8 @@ def test_the_quick_grid_ships_with_the_package():
 
 
 def test_the_comparison_grid_runs_every_registered_method_but_the_ablation_rows():
-    from benchmark.cli import grid_path
-    from methods import METHODS
+    from mer_bench.benchmark.cli import grid_path
+    from mer_bench.methods import METHODS
 
     grid = load_grid(grid_path("comparison"))
     plugins = {n for n in METHODS.names() if not n.startswith("skd_tstsan.")}
@@ -122,7 +122,7 @@ def test_the_comparison_grid_runs_every_registered_method_but_the_ablation_rows(
 
 
 def test_the_ablation_grid_holds_every_row_of_table5():
-    from benchmark.cli import grid_path
+    from mer_bench.benchmark.cli import grid_path
     from tests.test_skd_tstsan import TABLE5
 
     grid = load_grid(grid_path("ablation"))
@@ -131,7 +131,7 @@ def test_the_ablation_grid_holds_every_row_of_table5():
 
 
 def test_an_unknown_grid_name_lists_the_shipped_ones():
-    from benchmark.cli import grid_path
+    from mer_bench.benchmark.cli import grid_path
 
     shipped = "shipped grids: ablation, comparison, fig9, gpu_scale, honesty, quick, table1"
     with pytest.raises(ValueError, match=shipped):

@@ -10,13 +10,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmark.cli import grid_path, main
-from benchmark.figures import confusion_figure, fig9_figure, save
-from benchmark.metrics import score
-from benchmark.paper import paper_grid_names
-from benchmark.paper_tables import PAPER_GRIDS, load_paper_table, render, run_label
-from benchmark.reference import REFERENCE, reported
-from benchmark.tables import RunScores
+from mer_bench.benchmark.cli import grid_path, main
+from mer_bench.benchmark.figures import confusion_figure, fig9_figure, save
+from mer_bench.benchmark.metrics import score
+from mer_bench.benchmark.paper import paper_grid_names
+from mer_bench.benchmark.paper_tables import PAPER_GRIDS, load_paper_table, render, run_label
+from mer_bench.benchmark.reference import REFERENCE, reported
+from mer_bench.benchmark.tables import RunScores
 
 GOLDEN = Path(__file__).parent / "golden"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference" / "paper_results.csv"

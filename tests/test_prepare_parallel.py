@@ -12,20 +12,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.runner import RunConfig, prepare_task
-from benchmark.tasks import CASME2_5
-from datasets.preprocess import BundleCache, PreprocessSettings
-from datasets.sheets import ANNOTATIONS_ENV
-from datasets.synthetic import Synthetic
-from datasets.views import build_view
+from mer_bench.benchmark.runner import RunConfig, prepare_task
+from mer_bench.benchmark.tasks import CASME2_5
+from mer_bench.datasets.preprocess import BundleCache, PreprocessSettings
+from mer_bench.datasets.sheets import ANNOTATIONS_ENV
+from mer_bench.datasets.synthetic import Synthetic
+from mer_bench.datasets.views import build_view
 from tests import dataset_trees as trees
 from tests.conftest import REPO, face_frame, write_clip
 
 PLUGIN = '''
-from benchmark.tasks import CASME2_5, TASKS, Source, Task
-from datasets import register
+from mer_bench.benchmark.tasks import CASME2_5, TASKS, Source, Task
+from mer_bench.datasets import register
 
-register("tiny", "datasets.synthetic:Synthetic", name="tiny", seed=3, subjects=2,
+register("tiny", "mer_bench.datasets.synthetic:Synthetic", name="tiny", seed=3, subjects=2,
          clips_per_subject=4)
 TASKS.register("tiny-5", Task, name="tiny-5", classes=tuple(CASME2_5),
                sources=(Source("tiny", CASME2_5),))

@@ -4,9 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from datasets.errors import ClipError, FaceNotFound
-from datasets.preprocess import BundleCache, PreprocessSettings, prepare_clips
-from datasets.views import build_view
+from mer_bench.datasets.errors import ClipError, FaceNotFound
+from mer_bench.datasets.preprocess import BundleCache, PreprocessSettings, prepare_clips
+from mer_bench.datasets.views import build_view
 from tests.conftest import casme_clip, face_frame, write_clip
 
 

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from benchmark.jobs import Grid, MethodSpec
-from benchmark.runner import RunConfig, run_grid
-from benchmark.store import Store
-from methods import METHODS
+from mer_bench.benchmark.jobs import Grid, MethodSpec
+from mer_bench.benchmark.runner import RunConfig, run_grid
+from mer_bench.benchmark.store import Store
+from mer_bench.methods import METHODS
 
 
 def test_transfer_loads_every_weight_but_the_three_final_linear_layers(tmp_path):

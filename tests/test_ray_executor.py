@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.jobs import Grid, MethodSpec
-from benchmark.runner import RunConfig, run_grid
-from benchmark.store import Store
+from mer_bench.benchmark.jobs import Grid, MethodSpec
+from mer_bench.benchmark.runner import RunConfig, run_grid
+from mer_bench.benchmark.store import Store
 from tests.conftest import REPO
 from tests.test_runner import FLAKY, KILLS_ITSELF_ONCE, predictions_by_job
 

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from benchmark.registry import Registry, RegistryError, load_plugin
+from mer_bench.benchmark.registry import Registry, RegistryError, load_plugin
 
 
 def test_duplicate_name_is_an_error():
@@ -42,8 +42,8 @@ def test_bad_target_names_the_entry():
 
 
 def test_builtin_registries_list_their_entries():
-    from datasets import DATASETS
-    from methods import METHODS
+    from mer_bench.datasets import DATASETS
+    from mer_bench.methods import METHODS
 
     assert {"majority", "stratified", "ststnet"} <= set(METHODS.names())
     assert {"synthetic", "casme2"} <= set(DATASETS.names())

@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.jobs import Grid, Job, MethodSpec
-from benchmark.released_weights import match_weights
-from benchmark.runner import RunConfig, run_grid
-from benchmark.tables import run_scores
-from benchmark.tasks import TASKS, load_task
-from datasets.errors import DatasetError
-from datasets.preprocess import PreprocessSettings, make_bundle, read_frames
-from datasets.released_flows import ENCODING_VERSION, IMAGE_MISSING, NOT_LABELLED, ReleasedFlows
-from datasets.views import build_view
-from methods.ststnet import STSTNet, STSTNetRelease
-from methods.training import Recipe, pass_batches
+from mer_bench.benchmark.jobs import Grid, Job, MethodSpec
+from mer_bench.benchmark.released_weights import match_weights
+from mer_bench.benchmark.runner import RunConfig, run_grid
+from mer_bench.benchmark.tables import run_scores
+from mer_bench.benchmark.tasks import TASKS, load_task
+from mer_bench.datasets.errors import DatasetError
+from mer_bench.datasets.preprocess import PreprocessSettings, make_bundle, read_frames
+from mer_bench.datasets.released_flows import ENCODING_VERSION, IMAGE_MISSING, NOT_LABELLED, ReleasedFlows
+from mer_bench.datasets.views import build_view
+from mer_bench.methods.ststnet import STSTNet, STSTNetRelease
+from mer_bench.methods.training import Recipe, pass_batches
 
 # (dataset, sub, clip, label) as HTNet's combined_3_class2_for_optical_flow.csv writes them
 ROWS = [("casme2", "sub01", "EP02_01f", "1"), ("casme2", "sub01", "EP19_05f", "0"),
@@ -212,7 +212,7 @@ def test_released_weights_are_scored_through_the_runner_as_their_own_outputs(tmp
 
 
 def test_epoch_schedules_and_released_weights_are_trained_fold_by_fold():
-    from benchmark.runner import fold_groups
+    from mer_bench.benchmark.runner import fold_groups
 
     def run(method, **more):
         return [Job(method, "synthetic-5", f"synthetic/sub{k:02d}", **more) for k in range(4)]
@@ -224,7 +224,7 @@ def test_epoch_schedules_and_released_weights_are_trained_fold_by_fold():
 
 
 def test_weights_dir_on_the_command_line_is_named_by_its_folder_or_explicitly():
-    from benchmark.cli import _config, build_parser
+    from mer_bench.benchmark.cli import _config, build_parser
 
     args = build_parser().parse_args(["run", "--weights-dir", "/x/STSTNet_Weights",
                                       "--weights-dir", "ststnet_weights=/y/w"])

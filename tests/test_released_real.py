@@ -17,14 +17,14 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.jobs import Grid, MethodSpec
-from benchmark.runner import RunConfig, prepare_task, run_grid
-from benchmark.scoring import score_file
-from benchmark.tables import run_scores
-from benchmark.tasks import TASKS, load_task
-from datasets.sheets import ANNOTATIONS_ENV, name_key
-from datasets.views import build_view
-from methods.ststnet import STSTNet, STSTNetRelease
+from mer_bench.benchmark.jobs import Grid, MethodSpec
+from mer_bench.benchmark.runner import RunConfig, prepare_task, run_grid
+from mer_bench.benchmark.scoring import score_file
+from mer_bench.benchmark.tables import run_scores
+from mer_bench.benchmark.tasks import TASKS, load_task
+from mer_bench.datasets.sheets import ANNOTATIONS_ENV, name_key
+from mer_bench.datasets.views import build_view
+from mer_bench.methods.ststnet import STSTNet, STSTNetRelease
 from tests import dataset_trees as trees
 from tests.conftest import REPO
 from tests.released import FLOWS, WEIGHTS, matlab_log_rows, python_log, released

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from datasets import faces
-from datasets.faces import Box, detect_face
-from datasets.preprocess import BundleCache, PreprocessSettings
-from datasets.retinaface import (
+from mer_bench.datasets import faces
+from mer_bench.datasets.faces import Box, detect_face
+from mer_bench.datasets.preprocess import BundleCache, PreprocessSettings
+from mer_bench.datasets.retinaface import (
     RetinaFace,
     WeightsError,
     WeightsNotFound,

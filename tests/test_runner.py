@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from benchmark.jobs import Grid, MethodSpec
-from benchmark.runner import RunConfig, run_grid
-from benchmark.store import Store
+from mer_bench.benchmark.jobs import Grid, MethodSpec
+from mer_bench.benchmark.runner import RunConfig, run_grid
+from mer_bench.benchmark.store import Store
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -31,8 +31,8 @@ def predictions_by_job(results) -> dict:
 PLUGIN = textwrap.dedent('''
     """A plugin from outside the repository: always predicts the last class."""
     import numpy as np
-    from methods import register
-    from methods.base import Method
+    from mer_bench.methods import register
+    from mer_bench.methods.base import Method
 
     class LastClass(Method):
         views = ("flows",)
@@ -62,7 +62,7 @@ def test_external_plugin_runs_through_the_cli_like_a_builtin(results, tmp_path):
 
 
 def test_plugin_from_an_entry_point(tmp_path, monkeypatch):
-    from benchmark.registry import Registry
+    from mer_bench.benchmark.registry import Registry
 
     (tmp_path / "ep_plugin_mod.py").write_text(
         "def register_all(registry):\n    registry.register('from_entry_point', 'json:dumps')\n")
@@ -133,8 +133,8 @@ def test_sigkill_then_resume_gives_the_uninterrupted_predictions(results, tmp_pa
 
 FLAKY = textwrap.dedent('''
     import os, numpy as np
-    from methods import register
-    from methods.base import Method
+    from mer_bench.methods import register
+    from mer_bench.methods.base import Method
 
     class FailsUntilAllowed(Method):
         views = ()
@@ -175,8 +175,8 @@ KILLS_ITSELF_ONCE = textwrap.dedent('''
     subject named in the file "always-dies", it kills its worker every time."""
     import os, signal, numpy as np
     from pathlib import Path
-    from methods import register
-    from methods.base import Method
+    from mer_bench.methods import register
+    from mer_bench.methods.base import Method
 
     MARK = Path(__file__).with_name("killed-once")
     ALWAYS = Path(__file__).with_name("always-dies")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from methods import METHODS
-from methods.layers import EnhancedECA, Magnifier, eca_kernel_size, temporal_shift
-from methods.skd_tstsan import SKDTSTSAN, DistillationLoss, Switches, focal_loss
+from mer_bench.methods import METHODS
+from mer_bench.methods.layers import EnhancedECA, Magnifier, eca_kernel_size, temporal_shift
+from mer_bench.methods.skd_tstsan import SKDTSTSAN, DistillationLoss, Switches, focal_loss
 
 TABLE5 = ["skd_tstsan.base", "skd_tstsan.mag", "skd_tstsan.eca", "skd_tstsan.tsm",
           "skd_tstsan.mag_eca", "skd_tstsan.mag_tsm", "skd_tstsan.mag_eca_tsm", "skd_tstsan"]

@@ -10,12 +10,12 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.jobs import Grid, Job, MethodSpec, load_grid
-from benchmark.runner import RunConfig, fold_groups, run_grid
-from methods import METHODS
-from methods.base import Speed
-from methods.fold_parallel import FoldData, train_folds
-from methods.training import Recipe, TorchMethod, pick_device
+from mer_bench.benchmark.jobs import Grid, Job, MethodSpec, load_grid
+from mer_bench.benchmark.runner import RunConfig, fold_groups, run_grid
+from mer_bench.methods import METHODS
+from mer_bench.methods.base import Speed
+from mer_bench.methods.fold_parallel import FoldData, train_folds
+from mer_bench.methods.training import Recipe, TorchMethod, pick_device
 
 CPU = pick_device("cpu")
 
@@ -173,7 +173,7 @@ def test_compiled_training_computes_what_eager_training_computes():
 
 
 def test_bench_times_a_step_under_each_speed_setting(capsys):
-    from benchmark.cli import main
+    from mer_bench.benchmark.cli import main
 
     assert main(["bench", "--folds", "", "--speed", "fp32,bf16", "--steps", "1",
                  "--device", "cpu"]) == 0

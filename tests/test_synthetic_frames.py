@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from datasets import synthetic_frames
-from datasets.synthetic_frames import (
+from mer_bench.datasets import synthetic_frames
+from mer_bench.datasets.synthetic_frames import (
     ACTION_UNITS,
     EMOTIONS,
     MOTION_POINTS,

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from benchmark.jobs import Job
-from benchmark.metrics import score
-from benchmark.store import JobRecord, Predictions
-from benchmark.tables import comparison_frame, render_markdown, run_scores, tidy_frame
+from mer_bench.benchmark.jobs import Job
+from mer_bench.benchmark.metrics import score
+from mer_bench.benchmark.store import JobRecord, Predictions
+from mer_bench.benchmark.tables import comparison_frame, render_markdown, run_scores, tidy_frame
 
 FOLDS = ["synthetic/sub01", "synthetic/sub02", "synthetic/sub03"]
 
@@ -64,7 +64,7 @@ def test_markdown_says_the_data_is_synthetic_and_missing_cells_say_missing():
 
 
 def test_ablation_table_puts_a_check_mark_per_switch_in_table5_order():
-    from benchmark.tables import ablation_frame, render_ablation
+    from mer_bench.benchmark.tables import ablation_frame, render_ablation
 
     records = [record(fold, 0, [0, 1, 2], [0, 1, 1], method=m) for m in ("full", "base")
                for fold in FOLDS]

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from methods.base import FitContext, Split
-from methods.training import EpochSelector, TorchMethod, class_weights, validation_split
+from mer_bench.methods.base import FitContext, Split
+from mer_bench.methods.training import EpochSelector, TorchMethod, class_weights, validation_split
 
 
 def test_validation_split_takes_whole_training_subjects():

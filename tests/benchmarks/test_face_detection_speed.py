@@ -13,8 +13,8 @@ import cv2
 import pytest
 import torch
 
-from datasets.faces import Box, detect_dlib, detect_face, retinaface_network
-from datasets.retinaface import RetinaFace, detect_faces
+from mer_bench.datasets.faces import Box, detect_dlib, detect_face, retinaface_network
+from mer_bench.datasets.retinaface import RetinaFace, detect_faces
 from tests.test_retinaface import casme_frame, random_state, write_checkpoint
 
 

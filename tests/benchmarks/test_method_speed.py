@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from datasets.preprocess import PreprocessSettings, make_bundle, read_frames
-from datasets.views import build_view
-from methods import METHODS
-from methods.base import Split
-from methods.lbp_top import lbp_top
-from methods.training import TorchMethod
+from mer_bench.datasets.preprocess import PreprocessSettings, make_bundle, read_frames
+from mer_bench.datasets.views import build_view
+from mer_bench.methods import METHODS
+from mer_bench.methods.base import Split
+from mer_bench.methods.lbp_top import lbp_top
+from mer_bench.methods.training import TorchMethod
 from tests.benchmarks.training_step import step_function
 
 TORCH_METHODS = [n for n in METHODS.names()

@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from datasets.faces import detect_face
-from datasets.flow import tvl1_flow
-from datasets.preprocess import PreprocessSettings, make_bundle, read_frames
+from mer_bench.datasets.faces import detect_face
+from mer_bench.datasets.flow import tvl1_flow
+from mer_bench.datasets.preprocess import PreprocessSettings, make_bundle, read_frames
 from tests.conftest import casme_clip, face_frame, write_clip
 
 

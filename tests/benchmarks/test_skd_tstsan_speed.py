@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from methods import METHODS
+from mer_bench.methods import METHODS
 from tests.benchmarks.training_step import step_function
 
 BATCH = 16
@@ -52,7 +52,7 @@ def test_inference_batch16_cpu(benchmark, step_parts):
 
 PEAK = """
 import json, resource, sys, torch
-from methods import METHODS
+from mer_bench.methods import METHODS
 method = METHODS.build("skd_tstsan")
 model = method.build_model(5).train().to(memory_format=method.memory_format)
 opt = torch.optim.Adam(model.parameters(), lr=1e-3)

@@ -8,9 +8,9 @@ Run with timings: `python -m pytest tests/benchmarks/test_speed_settings.py --be
 
 import pytest
 
-from benchmark.bench import SPEED_SETTINGS, models_for, synthetic_folds
-from methods import METHODS
-from methods.training import pick_device
+from mer_bench.benchmark.bench import SPEED_SETTINGS, models_for, synthetic_folds
+from mer_bench.methods import METHODS
+from mer_bench.methods.training import pick_device
 
 STEPS = 2
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from methods.ststnet import STSTNet
+from mer_bench.methods.ststnet import STSTNet
 from tests.released import FLOWS, released
 
 EPOCHS_TIMED = 5
