@@ -1,4 +1,4 @@
-"""`run_benchmark.py bench`: SKD-TSTSAN training throughput on this machine, at batch 16: one
+"""`mer-bench bench`: SKD-TSTSAN training throughput on this machine, at batch 16: one
 fold after another (sequential) against K folds trained at once (fold-parallel), and one
 fold's step under each speed option (precision, layout, torch.compile).
 

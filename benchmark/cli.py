@@ -61,7 +61,7 @@ def _common() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
-    parser = argparse.ArgumentParser(prog="run_benchmark.py", description=__doc__, parents=[common])
+    parser = argparse.ArgumentParser(prog="mer-bench", description=__doc__, parents=[common])
     commands = parser.add_subparsers(dest="command")
 
     run = commands.add_parser("run", parents=[common], help="run a grid of jobs (resumable)")

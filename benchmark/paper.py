@@ -1,6 +1,6 @@
 """Regenerates every paper table and figure from the store alone, in seconds.
 
-`run_benchmark.py tables --grid paper [--profile quick]` calls `write_paper`; the same with
+`mer-bench tables --grid paper [--profile quick]` calls `write_paper`; the same with
 one table's grid (`--grid table5`) writes that table only.
 """
 

@@ -9,6 +9,7 @@ line or from a Python entry point.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -108,10 +109,14 @@ def load_plugin(spec: str) -> None:
     if spec.endswith(".py") or path.is_file():
         if not path.is_file():
             raise RegistryError(f"plugin file {spec!r} does not exist")
-        module_name = f"mer_bench_plugin_{path.stem}"
+        # named after the whole path: two plugins called plugin.py in two folders both load,
+        # and one file given twice (or by a worker that already has it) loads once
+        resolved = str(path.resolve())
+        digest = hashlib.sha256(resolved.encode()).hexdigest()[:10]
+        module_name = f"mer_bench_plugin_{path.stem}_{digest}"
         if module_name in sys.modules:
             return
-        module_spec = importlib.util.spec_from_file_location(module_name, path.resolve())
+        module_spec = importlib.util.spec_from_file_location(module_name, resolved)
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[module_name] = module
         module_spec.loader.exec_module(module)

@@ -7,6 +7,16 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+# TV-L1 is in OpenCV's contrib modules. Plain opencv-python(-headless) installed beside the
+# contrib build shares its cv2 folder and pip leaves cv2.optflow missing: say so at once.
+OPENCV_REQUIREMENT = "opencv-contrib-python-headless>=4.8,<5.1"  # as pyproject.toml pins it
+if not hasattr(cv2, "optflow"):
+    raise ImportError(
+        f"OpenCV {getattr(cv2, '__version__', '?')} at {getattr(cv2, '__file__', '?')} has no "
+        "cv2.optflow (TV-L1 optical flow, a contrib module). Install the contrib build alone: "
+        "pip uninstall -y opencv-python opencv-python-headless opencv-contrib-python "
+        f"opencv-contrib-python-headless && pip install '{OPENCV_REQUIREMENT}'")
+
 
 @lru_cache(maxsize=None)
 def _tvl1():

@@ -4,8 +4,10 @@ beside Hugging Face `datasets` (or PyPI's `benchmark`) without touching them, an
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -54,9 +56,14 @@ def test_a_top_level_datasets_package_stays_the_one_imported(tmp_path):
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("wheel")
+    """Built from a copy of the sources (setuptools leaves a build/ folder where it builds,
+    whose stale files would go into later wheels)."""
+    folder, source = tmp_path_factory.mktemp("wheel"), tmp_path_factory.mktemp("source") / "s"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "build", "*.egg-info", "__pycache__", "results", "tests"))
+    shutil.copytree(REPO / "results" / "reference", source / "results" / "reference")
     done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
-                           str(folder), str(REPO)], capture_output=True, text=True, timeout=600)
+                           str(folder), str(source)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     (built,) = folder.glob("mer_bench-*.whl")
     return built
@@ -98,3 +105,18 @@ def test_an_installed_copy_lists_runs_and_renders_every_paper_table(wheel, tmp_p
     folder = store / "tables" / "paper-quick"
     for name in [f"table{k}" for k in range(1, 8)] + ["honesty"]:
         assert (folder / f"{name}.md").read_text().count("reported") >= 1
+
+
+def test_an_opencv_without_optflow_is_refused_at_import_with_what_to_install(tmp_path):
+    """A cv2 without its contrib modules (what pip leaves when opencv-python is installed
+    beside the contrib build): importing the flow module says what to install."""
+    fake = tmp_path / "cv2"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("__version__ = '4.10.0'\n")
+    done = python("-c", "import mer_bench.datasets.flow", cwd=REPO, pythonpath=str(tmp_path))
+    assert done.returncode == 1 and "ImportError" in done.stderr
+    assert "has no cv2.optflow" in done.stderr and "4.10.0" in done.stderr
+    assert "pip install 'opencv-contrib-python-headless>=4.8,<5.1'" in done.stderr
+    with open(REPO / "pyproject.toml", "rb") as file:
+        dependencies = tomllib.load(file)["project"]["dependencies"]
+    assert any(d.startswith("opencv-contrib-python-headless>=4.8,<5.1") for d in dependencies)

@@ -15,7 +15,7 @@ README = (REPO / "README.md").read_text()
 def test_readme_starts_with_the_two_commands_and_ci_runs_the_second():
     blocks = re.findall(r"```bash\n(.*?)\n```", README, re.S)
     run, test = blocks[0].strip(), blocks[1].strip()
-    assert run.endswith("run_benchmark.py") and "pip install" in run
+    assert run.endswith(".venv/bin/mer-bench") and "pip install" in run
     assert test.endswith("-m pytest") and "'.[dev]'" in test
     assert README.index(run) < README.index("## ")  # before any section
     assert test in (REPO / ".ci" / "run").read_text()
@@ -28,8 +28,8 @@ def test_register_a_new_method_section_works_as_written(results, tmp_path):
     (tmp_path / "my_method.py").write_text(code)
     command = re.search(r"and run it beside the others: `(.*?)`", section, re.S).group(1)
     argv = shlex.split(command)
-    assert argv[:2] == ["python", "run_benchmark.py"]
-    done = subprocess.run([sys.executable, str(REPO / "run_benchmark.py"), *argv[2:],
+    assert argv[0] == "mer-bench"
+    done = subprocess.run([sys.executable, "-m", "mer_bench", *argv[1:],
                            "--results", str(results), "--quiet"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr

@@ -57,3 +57,22 @@ def test_plugin_file_that_does_not_exist_is_a_clear_error(tmp_path):
 def test_plugin_module_that_cannot_import_is_a_clear_error():
     with pytest.raises(RegistryError, match="cannot be imported"):
         load_plugin("no_such_plugin_module_xyz")
+
+
+def test_two_plugin_files_of_one_name_both_load_and_one_file_loads_once(tmp_path):
+    """a/plugin.py and b/plugin.py each register their method; a/plugin.py given again (as a
+    worker does) is not run twice (its register would fail as a duplicate)."""
+    from mer_bench.methods import METHODS
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "plugin.py").write_text(
+            "from mer_bench.api import register_method\n"
+            f"register_method('same_file_name_{folder}', 'json:dumps')\n")
+    try:
+        for spec in ("a", "b", "a"):
+            load_plugin(str(tmp_path / spec / "plugin.py"))
+        assert {"same_file_name_a", "same_file_name_b"} <= set(METHODS.names())
+    finally:
+        for folder in ("a", "b"):
+            METHODS._entries.pop(f"same_file_name_{folder}", None)
