@@ -1,6 +1,7 @@
-"""`mer-bench bench`: SKD-TSTSAN training throughput on this machine, at batch 16: one
-fold after another (sequential) against K folds trained at once (fold-parallel), and one
-fold's step under each speed option (precision, layout, torch.compile).
+"""`mer-bench bench`: a torch method's training throughput on this machine (by default the
+registry's flagship, SKD-TSTSAN, at its batch of 16): one fold after another (sequential)
+against K folds trained at once (fold-parallel), and one fold's step under each speed option
+(precision, layout, torch.compile). Inputs are random, of the method's `input_shape`.
 
 Steps per second count fold-steps: K folds advanced by one step each count K.
 """
@@ -26,11 +27,22 @@ class Throughput:
     fold_steps_per_second: float
 
 
+def bench_method(name: str | None = None):
+    """The method to time: `name`, else the flagship; a torch method with an input shape."""
+    from mer_bench.methods import FLAGSHIP, METHODS
+
+    method = METHODS.build(name or FLAGSHIP)
+    if getattr(method, "input_shape", None) is None:
+        raise ValueError(f"method {name or FLAGSHIP} cannot be timed by bench: it is not a torch "
+                         "method with an `input_shape`")
+    return method
+
+
 def synthetic_folds(method, folds: int, samples: int = 32, seed: int = 0) -> list[FoldData]:
-    """Random inputs of SKD-TSTSAN's shape; throughput does not depend on their values."""
+    """Random inputs of the method's shape; throughput does not depend on their values."""
     generator = torch.Generator().manual_seed(seed)
-    return [FoldData(torch.rand(samples, 38, 48, 48, generator=generator), np.arange(samples) % 5,
-                     seed=seed + k) for k in range(folds)]
+    return [FoldData(torch.rand(samples, *method.input_shape, generator=generator),
+                     np.arange(samples) % 5, seed=seed + k) for k in range(folds)]
 
 
 def models_for(method, folds: list[FoldData], device: torch.device) -> list:
@@ -50,11 +62,10 @@ def parallel_steps(method, folds: list[FoldData], steps: int, device: torch.devi
     train_folds(method, models_for(method, folds, device), folds, 5, steps, device)
 
 
-def measure(folds: int, steps: int = 3, device: str = "auto") -> list[Throughput]:
+def measure(folds: int, steps: int = 3, device: str = "auto",
+            method_name: str | None = None) -> list[Throughput]:
     """Fold-steps per second, sequential and fold-parallel, after one warm-up step each."""
-    from mer_bench.methods import METHODS
-
-    method, where = METHODS.build("skd_tstsan"), pick_device(device)
+    method, where = bench_method(method_name), pick_device(device)
     data = synthetic_folds(method, folds)
     rows = []
     for mode, run in (("sequential", sequential_steps), ("fold-parallel", parallel_steps)):
@@ -70,7 +81,7 @@ def measure(folds: int, steps: int = 3, device: str = "auto") -> list[Throughput
     return rows
 
 
-SPEED_SETTINGS = {  # name -> Speed; SKD-TSTSAN's own layout is channels-last
+SPEED_SETTINGS = {  # name -> Speed; "fp32" is the method's own layout
     "fp32": Speed(),
     "fp32 contiguous": Speed(channels_last=False),
     "bf16": Speed("bf16"),
@@ -87,18 +98,17 @@ class StepTime:
     milliseconds: float
 
 
-def measure_speed(settings: list[str], steps: int = 3, device: str = "auto") -> list[StepTime]:
-    """Milliseconds per training step of one SKD-TSTSAN fold under each setting, after two
-    warm-up steps (which include torch.compile's compilation)."""
-    from mer_bench.methods import METHODS
-
+def measure_speed(settings: list[str], steps: int = 3, device: str = "auto",
+                  method_name: str | None = None) -> list[StepTime]:
+    """Milliseconds per training step of one fold under each setting, after two warm-up steps
+    (which include torch.compile's compilation)."""
     where = pick_device(device)
     unknown = set(settings) - set(SPEED_SETTINGS)
     if unknown:
         raise ValueError(f"unknown speed settings {sorted(unknown)}; known: {list(SPEED_SETTINGS)}")
     rows = []
     for name in settings:
-        method = METHODS.build("skd_tstsan")
+        method = bench_method(method_name)
         method.configure(SPEED_SETTINGS[name])
         (fold,) = synthetic_folds(method, 1)
         (model,) = models_for(method, [fold], where)

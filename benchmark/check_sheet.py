@@ -3,9 +3,10 @@
 One row per sample clip (by default the first clip of each class, in the task's order; with a
 subject, that subject's clips): the clip's first frame (its onset) with the face box the
 detector found on it, the onset, apex and offset crops, every flow of the bundle as a colour
-image (hue = direction, brightness = magnitude, one scale per row, printed), and the 16
-L-stream blocks of the apex exactly as SKD-TSTSAN's view cuts them. A clip that fails
-preprocessing gets a row too: its first frame (if it can be read) and the reason.
+image (hue = direction, brightness = magnitude, one scale per row, printed), and a method's
+input as it reads it (its `sheet_panel`; the flagship's by default, SKD-TSTSAN's 16 L-stream
+blocks of the apex). A clip that fails preprocessing gets a row too: its first frame (if it
+can be read) and the reason.
 
 Only the sampled clips are prepared, into the same cache the runs use, so a sheet costs
 seconds and the bundles are reused by the run that follows.
@@ -20,16 +21,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mer_bench.benchmark.runner import RunConfig
+from mer_bench.benchmark.config import RunConfig
 from mer_bench.benchmark.tasks import TASKS, Sample, TaskData, load_task
 from mer_bench.datasets.preprocess import prepare_clips
-from mer_bench.datasets.views import skd_tstsan_38
 
 COLUMN_IN = 1.7  # inches per column
 ROW_IN = 2.05  # inches per clip row
 HEADER_IN = 1.0  # inches for the sheet's title (up to 4 lines) and the colour key
 DPI = 100
-BLOCK_GAP = 3  # pixels between the 48x48 L-stream blocks of the mosaic
 
 
 @dataclass
@@ -93,20 +92,6 @@ def colour_wheel(size: int = 96) -> np.ndarray:
     return np.dstack([rgb, (np.hypot(xs, ys) <= 1).astype(float)])
 
 
-def block_mosaic(bundle: dict) -> np.ndarray:
-    """The apex's 16 L-stream blocks (channels 2-17 of the SKD-TSTSAN view, each 48x48 and
-    min-max scaled) in their 4x4 places, RGB, separated by orange lines."""
-    blocks = skd_tstsan_38(bundle)[2:18]
-    side = 4 * 48 + 3 * BLOCK_GAP
-    mosaic = np.empty((side, side, 3), np.float32)
-    mosaic[:] = (1.0, 0.6, 0.0)
-    for index, block in enumerate(blocks):
-        row, col = divmod(index, 4)
-        top, left = row * (48 + BLOCK_GAP), col * (48 + BLOCK_GAP)
-        mosaic[top:top + 48, left:left + 48] = block[..., None]
-    return mosaic
-
-
 def _flow_titles(domains: int) -> list[str]:
     if domains == 2:
         return ["flow onset→apex", "flow apex→offset"]
@@ -119,12 +104,15 @@ def _first_frame(sample: Sample) -> np.ndarray | None:
 
 
 def render(rows: list[tuple[Sample, dict | None, str | None]], classes: tuple[str, ...],
-           domains: int, title: str, path: Path) -> CheckSheet:
-    """Draws the sheet: rows of (sample, bundle or None, failure reason or None)."""
+           domains: int, title: str, path: Path, method=None) -> CheckSheet:
+    """Draws the sheet: rows of (sample, bundle or None, failure reason or None); the last
+    column is `method`'s sheet panel, if it has one."""
     from matplotlib.figure import Figure  # no pyplot: no global state, any backend
     from matplotlib.patches import Rectangle
 
-    columns = 5 + domains
+    panels = [method.sheet_panel(bundle) if method is not None and bundle is not None else None
+              for _, bundle, _ in rows]
+    columns = 4 + domains + any(p is not None for p in panels)
     header_in = max(HEADER_IN, 0.35 + 0.19 * (title.count("\n") + 1))
     width_in, height_in = columns * COLUMN_IN, header_in + len(rows) * ROW_IN
     figure = Figure(figsize=(width_in, height_in), dpi=DPI)
@@ -138,7 +126,7 @@ def render(rows: list[tuple[Sample, dict | None, str | None]], classes: tuple[st
     grid = figure.add_gridspec(len(rows), columns, left=0.01, right=0.99, bottom=0.1 / height_in,
                                top=1 - (header_in + 0.35) / height_in, hspace=0.62, wspace=0.06)
     failed = {}
-    for r, (sample, bundle, reason) in enumerate(rows):
+    for r, ((sample, bundle, reason), shown) in enumerate(zip(rows, panels)):
         clip = sample.clip
         axes = [figure.add_subplot(grid[r, c]) for c in range(columns)]
         for ax in axes:
@@ -171,8 +159,10 @@ def render(rows: list[tuple[Sample, dict | None, str | None]], classes: tuple[st
             axes[4 + d].imshow(flow_colour(flow, scale))
             peak = float(np.hypot(flow[..., 0], flow[..., 1]).max())
             axes[4 + d].set_title(f"{name}\nscale {scale:.2f} px, max {peak:.2f}", fontsize=6.5)
-        axes[-1].imshow(block_mosaic(bundle))
-        axes[-1].set_title("apex L-stream blocks", fontsize=7)
+        if shown is not None:
+            name, image = shown
+            axes[-1].imshow(image, cmap="gray", vmin=0, vmax=1)
+            axes[-1].set_title(name, fontsize=7)
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(path.name + ".tmp.png")
     figure.savefig(temp, dpi=DPI)  # Agg, as for every PNG
@@ -188,10 +178,15 @@ def sheet_path(config: RunConfig, task: str, subject: str | None = None) -> Path
 
 
 def make_check_sheet(task: str, config: RunConfig, per_class: int | None = None,
-                     subject: str | None = None, path: Path | None = None) -> CheckSheet:
+                     subject: str | None = None, path: Path | None = None,
+                     method: str | None = None) -> CheckSheet:
     """Prepares the sampled clips of `task` (cached bundles are reused) and draws their sheet.
 
-    per_class: clips per class, 0 for all; None (default): 1 for a task, all for a subject."""
+    per_class: clips per class, 0 for all; None (default): 1 for a task, all for a subject.
+    method: whose input the last column shows (default: the flagship)."""
+    from mer_bench.methods import FLAGSHIP, METHODS
+
+    shown_method = METHODS.build(method or FLAGSHIP)
     spec = TASKS.build(task)
     data = load_task(spec, {d: config.root_of(d) for d in spec.datasets})
     if per_class is None:
@@ -218,4 +213,4 @@ def make_check_sheet(task: str, config: RunConfig, per_class: int | None = None,
                 f"interpolated to {settings.domains + 1} frames (t0 = onset, "
                 f"t{settings.domains} = offset)" if settings.domains > 2 else ""))
     return render(rows, spec.classes, settings.domains, title,
-                  path or sheet_path(config, task, subject))
+                  path or sheet_path(config, task, subject), shown_method)

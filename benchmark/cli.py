@@ -15,11 +15,14 @@ from pathlib import Path
 
 from mer_bench.benchmark.jobs import Grid, MethodSpec, load_grid
 from mer_bench.benchmark.registry import RegistryError, load_plugin
-from mer_bench.benchmark.runner import RunConfig, prepare_task, run_grids
+from mer_bench.benchmark.config import RunConfig
+from mer_bench.benchmark.planning import prepare_task
+from mer_bench.benchmark.runner import run_grids
 from mer_bench.benchmark.tables import render_ablation, render_markdown, run_scores, write_tables
 from mer_bench.datasets.errors import DatasetError
 from mer_bench.datasets.preprocess import PreprocessSettings
 from mer_bench.datasets.sheets import ANNOTATIONS_ENV
+from mer_bench.datasets.tasks import DEFAULT_TASK
 
 QUICK_GRID = "quick.toml"
 
@@ -72,13 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", help="a grid profile, e.g. quick: the paper's grids mapped to "
                                        "the synthetic stand-in with CPU budgets")
     run.add_argument("--methods", help="comma-separated method names")
-    run.add_argument("--tasks", "--task", help="comma-separated task names (default synthetic-5)")
+    run.add_argument("--tasks", "--task", help="comma-separated task names (default "
+                                                       f"{DEFAULT_TASK}, the synthetic default)")
     run.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
     run.add_argument("--budget", type=int, help="training iterations (default: each method's)")
     run.add_argument("--selection", default="last",
                      help="model selection: last (default), val, or oracle (reads test labels)")
     run.add_argument("--pretrain", metavar="TASK",
-                     help="start every fold from a checkpoint trained on TASK (e.g. ckplus-7)")
+                     help="start every fold from a checkpoint trained on TASK (a "
+                          "macro-expression task, say)")
     run.add_argument("--pretrain-budget", type=int, help="pretraining iterations")
     run.add_argument("--executor", choices=["local", "ray"], default="local",
                      help="local (default): serial, or --workers processes; ray: Ray tasks")
@@ -113,8 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--verbose", "-v", action="store_true",
                          help="tasks: list every excluded clip and every rule applied, by clip")
     bench = commands.add_parser("bench", parents=[common],
-                                help="SKD-TSTSAN training throughput here: sequential vs "
-                                     "fold-parallel")
+                                help="a torch method's training throughput here: sequential "
+                                     "vs fold-parallel, and by speed setting")
+    bench.add_argument("--method", help="the method to time (default: the flagship, "
+                                        "methods.FLAGSHIP)")
     bench.add_argument("--folds", default="1,4,8", help="comma-separated K (default 1,4,8)")
     bench.add_argument("--steps", type=int, default=3, help="timed steps per fold (default 3)")
     bench.add_argument("--speed", default="fp32,fp32 contiguous,bf16",
@@ -138,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--per-class", type=int,
                        help="clips per class, 0 for all (default 1; with --subject: all)")
     check.add_argument("--subject", help="only this subject's clips (e.g. sub01)")
+    check.add_argument("--method", help="the method whose input the last column shows "
+                                        "(default: the flagship, methods.FLAGSHIP)")
     check.add_argument("--out", type=Path,
                        help="the PNG to write (default: RESULTS/check/<task>[-<subject>].png)")
     return parser
@@ -209,23 +218,26 @@ def _grids(args: argparse.Namespace) -> list[Grid]:
                                          pretrain_budget=args.pretrain_budget,
                                          weights=weights[0])
                          for name in args.methods.split(",") if name.strip())
-    tasks = tuple(t.strip() for t in (args.tasks or "synthetic-5").split(",") if t.strip())
+    tasks = tuple(t.strip() for t in (args.tasks or DEFAULT_TASK).split(",") if t.strip())
     seeds = tuple(int(s) for s in args.seeds.split(","))
     return [Grid(options_free, tasks, seeds, args.selection, precision=args.precision or "fp32")]
 
 
-def method_switches(runs) -> dict[str, dict]:
-    """Module switches of every run whose method has them (SKD-TSTSAN and its variants)."""
+def method_switches(runs) -> tuple[dict[str, dict], tuple[str, ...]]:
+    """Ablation switches of every run whose method declares some (`ablation_switches`), and
+    what they mean (their methods' `ablation_legend`s)."""
     from mer_bench.methods import METHODS
 
-    found = {}
+    found, legends = {}, {}
     for run in runs:
         name = run.method.split("[")[0]
         if name in METHODS:
-            switches = getattr(METHODS.build(name), "switches", None)
-            if switches is not None:
-                found[run.method] = {n: getattr(switches, n) for n in ("mag", "eca", "tsm", "skd")}
-    return found
+            method = METHODS.build(name)
+            switches = method.ablation_switches()
+            if switches:
+                found[run.method] = switches
+                legends[method.ablation_legend] = None
+    return found, tuple(legend for legend in legends if legend)
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -236,10 +248,10 @@ def command_run(args: argparse.Namespace) -> int:
     every_run = run_scores(list(config.store.records()))
     in_grid = {(job.run_label, job.task, job.selection, job.budget) for job in summary.jobs}
     runs = [r for r in every_run if (r.method, r.task, r.selection, r.budget) in in_grid]
-    paths = write_tables(every_run, config.results / "tables", method_switches(every_run))
+    paths = write_tables(every_run, config.results / "tables", *method_switches(every_run))
     print()
     print(render_markdown(runs))
-    ablation = render_ablation(runs, method_switches(runs))
+    ablation = render_ablation(runs, *method_switches(runs))
     if ablation:
         print(ablation)
     print(f"{summary.ran} jobs run, {summary.already_done} already done, "
@@ -262,11 +274,11 @@ def command_tables(args: argparse.Namespace) -> int:
     if args.grid:
         return _paper_tables(args, config)
     runs = run_scores(list(config.store.records()))
-    switches = method_switches(runs)
-    paths = write_tables(runs, config.results / "tables", switches)
+    switches, legends = method_switches(runs)
+    paths = write_tables(runs, config.results / "tables", switches, legends)
     print(render_markdown(runs))
     if switches:
-        print(render_ablation(runs, switches))
+        print(render_ablation(runs, switches, legends))
     print(f"written: {', '.join(map(str, paths))}")
     return 0
 
@@ -372,7 +384,7 @@ def command_check(args: argparse.Namespace) -> int:
 
     config = _config(args)
     sheet = make_check_sheet(args.task, config, per_class=args.per_class, subject=args.subject,
-                             path=args.out)
+                             path=args.out, method=args.method)
     print(f"{args.task}: check sheet of {len(sheet.rows)} clips ({len(sheet.failed)} failed to "
           f"prepare) written to {sheet.path}")
     for key, reason in sheet.failed.items():
@@ -383,23 +395,28 @@ def command_check(args: argparse.Namespace) -> int:
 def command_bench(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from mer_bench.benchmark.bench import measure, measure_speed
+    from mer_bench.benchmark.bench import bench_method, measure, measure_speed
+    from mer_bench.methods import FLAGSHIP
 
+    method = bench_method(args.method)
+    name = method.paper_name or args.method or FLAGSHIP
+    batch = min(method.recipe.batch_size, 32)
     rows = []
     for folds in (int(k) for k in args.folds.split(",") if k.strip()):
-        measured = measure(folds, args.steps, args.device)
+        measured = measure(folds, args.steps, args.device, args.method)
         rows += [[r.device, r.folds, r.mode, f"{r.fold_steps_per_second:.2f}"] for r in measured]
         speedup = measured[1].fold_steps_per_second / measured[0].fold_steps_per_second
         rows.append(["", folds, "fold-parallel / sequential", f"{speedup:.2f}x"])
     if rows:
-        print("SKD-TSTSAN training, batch 16 (random inputs of its shape): fold-steps per second")
+        print(f"{name} training, batch {batch} (random inputs of its shape): fold-steps per "
+              "second")
         print(tabulate(rows, headers=["device", "K folds", "mode", "fold-steps/s"],
                        tablefmt="github", disable_numparse=True))
     settings = [s.strip() for s in args.speed.split(",") if s.strip()]
     if settings:
-        timed = measure_speed(settings, args.steps, args.device)
+        timed = measure_speed(settings, args.steps, args.device, args.method)
         base = timed[0].milliseconds
-        print(f"\nSKD-TSTSAN, one fold's training step at batch 16, by speed setting "
+        print(f"\n{name}, one fold's training step at batch {batch}, by speed setting "
               f"(speed-up against {timed[0].setting})")
         print(tabulate([[t.device, t.setting, f"{t.milliseconds:.1f}",
                          f"{base / t.milliseconds:.2f}x"] for t in timed],

@@ -11,6 +11,7 @@ they import torch while the caller is still planning; leaving shuts them down.
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 from collections import deque
@@ -70,8 +71,10 @@ def _die_with_parent() -> None:
 _STARTED = None  # in a worker: where it says which item it starts (see ProcessExecutor)
 
 
-def _init_worker(threads: int, gpus: tuple[str, ...], slots, started) -> None:
-    """Pins this worker to its GPU before torch touches CUDA; sets its CPU threads."""
+def _init_worker(threads: int, gpus: tuple[str, ...], slots, started,
+                 preload: tuple[str, ...]) -> None:
+    """Pins this worker to its GPU before torch touches CUDA; sets its CPU threads; imports
+    `preload` (the job function's modules) once, early."""
     global _STARTED
     _die_with_parent()
     _STARTED = started
@@ -82,7 +85,8 @@ def _init_worker(threads: int, gpus: tuple[str, ...], slots, started) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    import mer_bench.benchmark.runner  # noqa: F401  (the job function's module, imported once, early)
+    for module in preload:
+        importlib.import_module(module)
 
 
 def _ready() -> None:
@@ -106,8 +110,9 @@ class ProcessExecutor(_Executor):
     name = "processes"
 
     def __init__(self, workers: int, gpus: tuple[str, ...] = (), retries: int = 2,
-                 crashed: Callable[[Any, str], Any] | None = None):
-        self.workers, self.gpus = workers, tuple(gpus)
+                 crashed: Callable[[Any, str], Any] | None = None,
+                 preload: tuple[str, ...] = ()):
+        self.workers, self.gpus, self.preload = workers, tuple(gpus), tuple(preload)
         self.threads = max(1, (os.cpu_count() or 1) // workers)
         self.retries, self.crashed = retries, crashed
         self._pool: ProcessPoolExecutor | None = None
@@ -122,7 +127,8 @@ class ProcessExecutor(_Executor):
             slots.put(slot)
         self._pool = ProcessPoolExecutor(self.workers, mp_context=context,
                                          initializer=_init_worker,
-                                         initargs=(self.threads, self.gpus, slots, self._started))
+                                         initargs=(self.threads, self.gpus, slots, self._started,
+                                                   self.preload))
         for _ in range(self.workers):
             self._pool.submit(_ready)
 
@@ -230,13 +236,15 @@ class RayExecutor(_Executor):
 
 def make_executor(workers: int, kind: str = "local", ray_address: str | None = None,
                   crashed: Callable[[Any, str], Any] | None = None,
-                  gpus_per_job: float = 0.0, gpus: tuple[str, ...] = ()):
-    """`local`: serial for 1 worker, else worker processes (pinned round-robin to `gpus`);
-    `ray`: Ray tasks."""
+                  gpus_per_job: float = 0.0, gpus: tuple[str, ...] = (),
+                  preload: tuple[str, ...] = ()):
+    """`local`: serial for 1 worker, else worker processes (pinned round-robin to `gpus`,
+    each importing `preload` at start); `ray`: Ray tasks."""
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
     if kind == "ray":
         return RayExecutor(ray_address, gpus_per_job=gpus_per_job, crashed=crashed)
     if kind != "local":
         raise ValueError(f"unknown executor {kind!r}: local or ray")
-    return SerialExecutor() if workers == 1 else ProcessExecutor(workers, gpus, crashed=crashed)
+    return SerialExecutor() if workers == 1 else ProcessExecutor(workers, gpus, crashed=crashed,
+                                                                 preload=preload)

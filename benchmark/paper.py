@@ -65,9 +65,11 @@ def _confusions(table: PaperTable, runs: list[RunScores], folder: Path,
                 done: set[Path]) -> list[Path]:
     """Fig. 5: a confusion matrix per task for the table's full SKD-TSTSAN runs (a figure
     another table already drew, in `done`, is not drawn again)."""
+    from mer_bench.methods import FLAGSHIP
+
     keyed, paths = runs_by_key(runs), []
     for spec in table.grid.methods:
-        if spec.name != "skd_tstsan" or spec.options:
+        if spec.name != FLAGSHIP or spec.options:
             continue
         for task in table.grid.tasks:
             run, path = run_of(keyed, spec, table.grid, task), folder / f"fig5_{task}.png"

@@ -19,12 +19,9 @@ from tabulate import tabulate
 from mer_bench.benchmark.jobs import Grid, Job, MethodSpec, grid_toml, load_grid
 from mer_bench.benchmark.reference import reported
 from mer_bench.benchmark.tables import RunScores, format_cell, released_note, synthetic_note
+from mer_bench.datasets.preprocess import PreprocessSettings
 
 PAPER_GRIDS = ("table1", "table2", "table3", "table4", "table5", "table6", "table7", "honesty")
-PAPER_NAMES = {"ststnet": "STSTNet", "off_apexnet": "OFF-ApexNet", "htnet": "HTNet",
-               "tscnn": "TSCNN", "skd_tstsan": "SKD-TSTSAN", "lbp_top_svm": "LBP-TOP + SVM",
-               "timm_apex": "apex CNN (timm)"}
-SWITCHES = ("mag", "eca", "tsm", "skd")
 HEADS = {"ac1": "classifier=1/3", "ac2": "classifier=2/3", "final": "classifier=3/3"}
 NOT_APPLICABLE = "—"
 MISSING = "missing"
@@ -59,18 +56,26 @@ def run_label(spec: MethodSpec, grid: Grid) -> str:
 
 def setting_of(spec: MethodSpec, kind: str, grid: Grid) -> str:
     """The paper's `setting` string for a measured spec of a Table 5, 6 or honesty layout."""
-    options = dict(spec.options)
     if kind == "5":
-        from mer_bench.methods import METHODS
-
-        switches = METHODS.build(spec.name, **options).switches
-        on = [name for name in SWITCHES if getattr(switches, name)]
+        on = [name.lower() for name, value in _method(spec).ablation_switches().items() if value]
         return "+".join(on) if on else "baseline"
     if kind == "6":
-        return f"temporal-domains={options.get('segments', 2)}"
+        return f"temporal-domains={spec.domains or PreprocessSettings().domains}"
     if kind == "honesty":
         return f"selection={spec.selection or grid.selection}"
     return ""
+
+
+def _method(spec: MethodSpec):
+    from mer_bench.methods import METHODS
+
+    return METHODS.build(spec.name, **dict(spec.options))
+
+
+def switch_columns(table: PaperTable) -> list[str]:
+    """An ablation table's module columns, as its methods name their switches."""
+    return list(dict.fromkeys(name for spec in table.grid.methods
+                              for name in _method(spec).ablation_switches()))
 
 
 def runs_by_key(runs: list[RunScores]) -> dict[tuple, RunScores]:
@@ -94,11 +99,9 @@ def _measured_cells(runs: dict[tuple, RunScores], spec: MethodSpec, grid: Grid,
 
 
 def _protocol(spec: MethodSpec, grid: Grid) -> str:
-    from mer_bench.methods import METHODS
-
     if spec.weights:
         return f"released weights {spec.weights} (one per held-out subject; nothing trained)"
-    method = METHODS.build(spec.name, **dict(spec.options))
+    method = _method(spec)
     parts = [f"selection {spec.selection or grid.selection}", f"seeds {len(grid.seeds)}",
              method.budget_text(spec.budget)]
     if spec.pretrain:
@@ -110,8 +113,11 @@ def _protocol(spec: MethodSpec, grid: Grid) -> str:
 
 def _reported_rows(table: PaperTable, reference: pd.DataFrame) -> list[dict]:
     """One row per (method, setting) of the paper's table, its numbers under its tasks."""
-    if table.key == "honesty":  # SKD-TSTSAN as reported in Tables 1-4 for these tasks
-        rows = reference[(reference.method == "SKD-TSTSAN") & (reference.setting == "")
+    if table.key == "honesty":  # the flagship as reported in Tables 1-4 for these tasks
+        from mer_bench.methods import FLAGSHIP, METHODS
+
+        flagship = METHODS.build(FLAGSHIP).paper_name
+        rows = reference[(reference.method == flagship) & (reference.setting == "")
                          & reference.table.between(1, 4)]
         rows = rows.drop_duplicates("task")
         setting = "as reported (release: selection on the test subject)"
@@ -130,7 +136,7 @@ def _reported_rows(table: PaperTable, reference: pd.DataFrame) -> list[dict]:
 def _measured_rows(table: PaperTable, runs_by_head: dict[str, dict[tuple, RunScores]]) -> list:
     grid, rows = table.grid, []
     for spec in grid.methods:
-        name = PAPER_NAMES.get(spec.name.split(".")[0], spec.name)
+        name = _method(spec).paper_name or spec.name
         heads = HEADS if table.key == "7" else {"final": ""}
         for head, head_setting in heads.items():
             rows.append({"method": f"{name} ({run_label(spec, grid)})",
@@ -162,13 +168,12 @@ def table_frame(table: PaperTable, runs_by_head: dict[str, list[RunScores]],
     synthetic = {r.task for runs in runs_by_head.values() for r in runs if r.synthetic}
     released = {r.task for runs in runs_by_head.values() for r in runs
                 if r.data == "released flows"}
-    lines = []
+    lines, switches = [], switch_columns(table) if table.key == "5" else []
     for row in rows:
         line = {k: row[k] for k in ("method", "setting", "source", "protocol")}
-        if table.key == "5":
-            on = row["setting"].split("+")
-            for switch in SWITCHES:
-                line[switch.upper() if switch != "mag" else "Mag"] = "✓" if switch in on else ""
+        on = row["setting"].split("+")
+        for switch in switches:
+            line[switch] = "✓" if switch.lower() in on else ""
         for task in table.columns:
             header = task + (" (SYNTHETIC)" if task in synthetic else
                              " (released flows)" if task in released else "")

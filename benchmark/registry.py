@@ -52,9 +52,13 @@ class Entry:
 class Registry:
     """Name -> Entry, with errors that help: duplicates refused, unknown names get suggestions."""
 
-    def __init__(self, kind: str, entry_point_group: str | None = None):
+    def __init__(self, kind: str, entry_point_group: str | None = None,
+                 modules: tuple[str, ...] = ()):
+        """`modules`: modules whose import registers built-in entries, imported on first use
+        (so that the module defining the registry need not import what it lists)."""
         self.kind = kind
         self.entry_point_group = entry_point_group
+        self.modules = modules
         self._entries: dict[str, Entry] = {}
         self._entry_points_loaded = False
 
@@ -91,9 +95,13 @@ class Registry:
 
     def _load_entry_points(self) -> None:
         """Entry points name a module (registered on import) or a callable taking the registry."""
-        if self._entry_points_loaded or self.entry_point_group is None:
+        if self._entry_points_loaded:
             return
         self._entry_points_loaded = True
+        for module in self.modules:
+            importlib.import_module(module)
+        if self.entry_point_group is None:
+            return
         for point in importlib.metadata.entry_points(group=self.entry_point_group):
             loaded = point.load()
             if callable(loaded):
@@ -109,10 +117,11 @@ def load_plugin(spec: str) -> None:
     if spec.endswith(".py") or path.is_file():
         if not path.is_file():
             raise RegistryError(f"plugin file {spec!r} does not exist")
-        # named after the whole path: two plugins called plugin.py in two folders both load,
-        # and one file given twice (or by a worker that already has it) loads once
+        # named after its name and content: two plugins called plugin.py in two folders both
+        # load, and one plugin given twice (or by a worker that already has it, or a copy of
+        # it elsewhere) loads once
         resolved = str(path.resolve())
-        digest = hashlib.sha256(resolved.encode()).hexdigest()[:10]
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:10]
         module_name = f"mer_bench_plugin_{path.stem}_{digest}"
         if module_name in sys.modules:
             return

@@ -164,33 +164,33 @@ def render_markdown(runs: list[RunScores]) -> str:
                                                showindex=False, disable_numparse=True) + "\n"
 
 
-SWITCHES = ("mag", "eca", "tsm", "skd")
-
-
 def ablation_frame(runs: list[RunScores], switches: dict[str, dict]) -> pd.DataFrame:
     """The paper's Table 5 layout: a check mark per module, then UF1/UAR per task.
 
-    `switches` maps a method label to its module switches; runs of other methods are left out.
+    `switches` maps a method label to its module switches (column name -> on), as its method
+    declares them (`ablation_switches`); runs of other methods are left out.
     """
     selected = [run for run in runs if run.method in switches]
     frame = comparison_frame(selected)
     if frame.empty:
         return frame
-    for position, name in enumerate(SWITCHES):
-        frame.insert(1 + position, name.upper() if name != "mag" else "Mag",
+    columns = list(dict.fromkeys(name for run in selected for name in switches[run.method]))
+    for position, name in enumerate(columns):
+        frame.insert(1 + position, name,
                      ["✓" if switches[m].get(name) else "" for m in frame.method])
-    order = sorted(range(len(frame)), key=lambda i: (sum(switches[frame.method[i]].get(n, False)
-                                                         for n in SWITCHES), frame.method[i]))
+    order = sorted(range(len(frame)), key=lambda i: (sum(switches[frame.method[i]].values()),
+                                                     frame.method[i]))
     return frame.iloc[order]
 
 
-def render_ablation(runs: list[RunScores], switches: dict[str, dict]) -> str:
+def render_ablation(runs: list[RunScores], switches: dict[str, dict],
+                    legends: tuple[str, ...] = ()) -> str:
+    """`legends`: what the switch columns mean, as their methods say (`ablation_legend`)."""
     frame = ablation_frame(runs, switches)
     if frame.empty:
         return ""
-    header = ["Ablation (as the paper's Table 5): Mag = motion magnification, ECA = enhanced "
-              "ECA in the L-stream, TSM = temporal shift in the T-stream, SKD = "
-              "self-knowledge distillation. UF1/UAR (%) pooled over LOSO folds."]
+    header = [" ".join(("Ablation: a module on (✓) or off per row.", *legends,
+                        "UF1/UAR (%) pooled over LOSO folds."))]
     note = synthetic_note([run for run in runs if run.method in switches])
     if note:
         header.append(note)
@@ -198,14 +198,14 @@ def render_ablation(runs: list[RunScores], switches: dict[str, dict]) -> str:
                                                    showindex=False, disable_numparse=True) + "\n"
 
 
-def write_tables(runs: list[RunScores], folder: Path,
-                 switches: dict[str, dict] | None = None) -> list[Path]:
+def write_tables(runs: list[RunScores], folder: Path, switches: dict[str, dict] | None = None,
+                 legends: tuple[str, ...] = ()) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     markdown, csv = folder / "comparison.md", folder / "comparison.csv"
     markdown.write_text(render_markdown(runs))
     tidy_frame(runs).to_csv(csv, index=False)
     written = [markdown, csv]
-    ablation = render_ablation(runs, switches or {})
+    ablation = render_ablation(runs, switches or {}, legends)
     if ablation:
         (folder / "ablation.md").write_text(ablation)
         ablation_frame(runs, switches).to_csv(folder / "ablation.csv", index=False)

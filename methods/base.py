@@ -59,10 +59,38 @@ class FitContext:
 
 
 class Method(ABC):
-    """A method family's plugin. Bump `version` when its results change: it is in the job key."""
+    """A method family's plugin. Bump `version` when its results change: it is in the job key.
+
+    Besides `fit_predict`, a method declares what the engine may ask of it (the engine never
+    names a method): the name the papers' tables give it, its ablation switches, whether it
+    trains several folds at once, and a panel of its input for check sheets.
+    """
 
     version: str = "1"
     views: tuple[str, ...] = ()
+    paper_name: str | None = None  # as the papers' tables name it; None: its registry name
+
+    ablation_legend: str = ""  # what its switch columns mean, for the ablation table's header
+
+    def ablation_switches(self) -> dict[str, bool]:
+        """The modules an ablation table shows for this variant, by column name (as the
+        paper writes them, e.g. "Mag"), on or off; {} for a method without any."""
+        return {}
+
+    def trains_folds_together(self) -> bool:
+        """Whether `fit_predict_folds` trains the folds of one run at once (fold-parallel)."""
+        return False
+
+    def fit_predict_folds(self, folds: list[tuple[Split, Split, FitContext]],
+                          ) -> list[dict[str, np.ndarray]]:
+        """(train, test, context) of folds that differ only in their data: logits of each.
+        Methods that train folds together override this; by default one after another."""
+        return [self.fit_predict(train, test, context) for train, test, context in folds]
+
+    def sheet_panel(self, bundle: dict) -> tuple[str, np.ndarray] | None:
+        """A title and an image (H, W) or (H, W, 3) in [0, 1] of this method's input from a
+        clip's bundle, for check sheets; None: nothing to show."""
+        return None
 
     def budget_text(self, budget: int | None) -> str:
         """The training budget a table states for this method ("budget default" if None)."""

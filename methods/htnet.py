@@ -137,6 +137,8 @@ class HTNetModel(nn.Module):
 
 class HTNet(TorchMethod):
     views = ("htnet_regions_28",)
+    paper_name = "HTNet"
+    input_shape = (3, 28, 28)
     recipe = Recipe(iterations=200, batch_size=32, lr=5e-5)
 
     def __init__(self, dim: int = 256, heads: int = 3, levels: int = 3,

@@ -65,6 +65,7 @@ def lbp_top(sequence: np.ndarray, grid: int = 5) -> np.ndarray:
 
 class LBPTOPSVM(Method):
     views = ("frame_sequence",)
+    paper_name = "LBP-TOP + SVM"
 
     def __init__(self, grid: int = 5, C: float = 1.0):
         self.grid, self.C = grid, C

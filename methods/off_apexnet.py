@@ -46,6 +46,8 @@ class OFFApexNetModel(nn.Module):
 
 class OFFApexNet(TorchMethod):
     views = ("flow_28",)
+    paper_name = "OFF-ApexNet"
+    input_shape = (2, 28, 28)
     recipe = Recipe(iterations=400, batch_size=32, lr=1e-3)
 
     def build_model(self, num_classes: int) -> nn.Module:

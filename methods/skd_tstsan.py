@@ -23,10 +23,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mer_bench.datasets.views import skd_tstsan_38
 from mer_bench.methods.layers import EnhancedECA, Magnifier, TemporalShift
 from mer_bench.methods.training import Recipe, TorchMethod
 
@@ -201,6 +203,10 @@ class SKDTSTSANMethod(TorchMethod):
 
     version = "1"
     views = ("skd_tstsan_38",)
+    paper_name = "SKD-TSTSAN"
+    ablation_legend = ("SKD-TSTSAN (the paper's Table 5): Mag = motion magnification, ECA = "
+                       "enhanced ECA in the L-stream, TSM = temporal shift in the T-stream, SKD = "
+                       "self-knowledge distillation.")
     final_layers = ("classifier.", "auxiliary_classifiers.")  # the three final linear layers
     memory_format = torch.channels_last
     recipe = Recipe(iterations=200, batch_size=16, lr=1e-3, betas=(0.9, 0.99),
@@ -210,6 +216,16 @@ class SKDTSTSANMethod(TorchMethod):
                  alpha: float = 2.0, segments: int = 2):
         self.switches = Switches(mag, eca, tsm, skd, alpha, segments)
         self.criterion = DistillationLoss()
+        self.input_shape = (34 + 2 * segments, 48, 48)
+
+    def ablation_switches(self) -> dict[str, bool]:
+        """The paper's Table 5 columns: Mag, ECA, TSM, SKD."""
+        s = self.switches
+        return {"Mag": s.mag, "ECA": s.eca, "TSM": s.tsm, "SKD": s.skd}
+
+    def sheet_panel(self, bundle: dict) -> tuple[str, np.ndarray]:
+        """The apex's 16 L-stream blocks exactly as the view cuts them (channels 2-17)."""
+        return "apex L-stream blocks", block_mosaic(skd_tstsan_38(bundle)[2:18])
 
     def build_model(self, num_classes: int) -> nn.Module:
         return SKDTSTSAN(num_classes, self.switches)
@@ -218,3 +234,18 @@ class SKDTSTSANMethod(TorchMethod):
              weights: torch.Tensor) -> torch.Tensor:
         logits, features = model.forward_with_features(inputs)
         return self.criterion(logits, features, targets, weights)
+
+
+BLOCK_GAP = 3  # pixels between the 48x48 blocks of the mosaic
+
+
+def block_mosaic(blocks: np.ndarray) -> np.ndarray:
+    """16 blocks (48x48, in [0, 1]) in their 4x4 places, RGB, separated by orange lines."""
+    side = 4 * 48 + 3 * BLOCK_GAP
+    mosaic = np.empty((side, side, 3), np.float32)
+    mosaic[:] = (1.0, 0.6, 0.0)
+    for index, block in enumerate(blocks):
+        row, col = divmod(index, 4)
+        top, left = row * (48 + BLOCK_GAP), col * (48 + BLOCK_GAP)
+        mosaic[top:top + 48, left:left + 48] = block[..., None]
+    return mosaic

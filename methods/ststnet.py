@@ -84,6 +84,8 @@ class STSTNetPaper(nn.Module):
 
 class STSTNet(TorchMethod):
     version = "2"  # 2: the release's network, input and schedule (1: the paper form only)
+    paper_name = "STSTNet"
+    input_shape = (3, 28, 28)
 
     def __init__(self, form: str = "release", schedule: str | None = None):
         if form not in ("release", "paper"):

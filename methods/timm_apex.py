@@ -46,11 +46,13 @@ def load_backbone(model: nn.Module, checkpoint: str) -> None:
 
 class TimmApexCNN(TorchMethod):
     views = ("faces",)
+    paper_name = "apex CNN (timm)"
     recipe = Recipe(iterations=200, batch_size=16, lr=1e-3)
 
     def __init__(self, model: str = "resnet18", image_size: int = 112,
                  checkpoint: str | None = None):
         self.model_name, self.image_size, self.checkpoint = model, image_size, checkpoint
+        self.input_shape = (1, image_size, image_size)  # the grey apex, as `inputs` gives it
 
     def build_model(self, num_classes: int) -> nn.Module:
         import timm

@@ -158,6 +158,33 @@ class TorchMethod(Method):
     memory_format: torch.memory_format = torch.contiguous_format
     speed: Speed = Speed()  # the job's, set by `configure`
     final_layers: tuple[str, ...] = ("classifier.",)  # not transferred from a pretraining task
+    input_shape: tuple[int, ...] | None = None  # one sample's, for `bench`'s random inputs
+
+    def trains_folds_together(self) -> bool:
+        """Shuffled-batch recipes only: an in-order epoch schedule trains one fold at a time
+        (fold_parallel.py says why)."""
+        return self.recipe.epochs is None
+
+    def fit_predict_folds(self, folds: list[tuple[Split, Split, FitContext]],
+                          ) -> list[dict[str, np.ndarray]]:
+        """Trains the folds at once (methods/fold_parallel.py: one vmapped step per batch),
+        then tests each."""
+        from mer_bench.methods.fold_parallel import FoldData, train_folds
+
+        models, data = [], []
+        for train, _, context in folds:
+            model, device, iterations = self.fresh_model(context)
+            models.append(model)
+            data.append(FoldData(self.inputs(train), train.labels, context.seed))
+        trained = train_folds(self, models, data, folds[0][2].num_classes, iterations, device)
+        return [self.predict(model, self.inputs(test), device)
+                for model, (_, test, _) in zip(trained, folds)]
+
+    def fold_memory_bytes(self, split: Split, num_classes: int) -> float:
+        """Device memory one fold of fold-parallel training takes (fold_parallel.py)."""
+        from mer_bench.methods.fold_parallel import fold_memory_bytes
+
+        return fold_memory_bytes(self, self.inputs(split), num_classes)
 
     def build_model(self, num_classes: int) -> nn.Module:
         raise NotImplementedError

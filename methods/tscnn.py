@@ -56,6 +56,8 @@ class TSCNNModel(nn.Module):
 
 class TSCNN(TorchMethod):
     views = ("skd_tstsan_38",)
+    paper_name = "TSCNN"
+    input_shape = (38, 48, 48)
     memory_format = torch.channels_last
     recipe = Recipe(iterations=200, batch_size=16, lr=1e-3)
 

@@ -6,7 +6,7 @@ from matplotlib import image as mpimg
 from mer_bench.benchmark import check_sheet
 from mer_bench.benchmark.check_sheet import flow_colour, make_check_sheet, sample_clips
 from mer_bench.benchmark.cli import main
-from mer_bench.benchmark.runner import RunConfig
+from mer_bench.benchmark.config import RunConfig
 from mer_bench.benchmark.tasks import TASKS, load_task
 
 

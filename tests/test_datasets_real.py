@@ -14,7 +14,7 @@ from collections import Counter
 import pytest
 
 from mer_bench.benchmark.folds import loso_folds
-from mer_bench.benchmark.runner import RunConfig
+from mer_bench.benchmark.config import RunConfig
 from mer_bench.benchmark.tasks import TASKS, Source, Task, load_task
 from mer_bench.datasets.casme2 import CASME2
 from mer_bench.datasets.errors import DatasetError

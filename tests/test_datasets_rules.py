@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from openpyxl import Workbook
 
-from mer_bench.benchmark.runner import RunConfig, prepare_task
+from mer_bench.benchmark.config import RunConfig
+from mer_bench.benchmark.planning import prepare_task
 from mer_bench.benchmark.tasks import TASKS, load_task
 from mer_bench.datasets import DATASETS
 from mer_bench.datasets.casme2 import CASME2

@@ -78,7 +78,8 @@ def test_the_runner_trains_a_runs_folds_together_with_the_sequential_results(res
     import shutil
 
     from mer_bench.benchmark.jobs import Grid, MethodSpec
-    from mer_bench.benchmark.runner import RunConfig, run_grid
+    from mer_bench.benchmark.config import RunConfig
+    from mer_bench.benchmark.runner import run_grid
     from mer_bench.benchmark.store import Store
 
     alone = tmp_path / "alone"
@@ -113,7 +114,7 @@ def test_bench_prints_both_modes_and_their_ratio(capsys):
 
 
 def test_auto_fold_parallel_is_sequential_on_cpu_and_fills_a_gpu_by_measured_memory():
-    from mer_bench.benchmark.runner import HEADROOM, auto_fold_parallel
+    from mer_bench.benchmark.execution import HEADROOM, auto_fold_parallel
 
     assert auto_fold_parallel("cpu", 1e6) == 1
     gib = 2**30
@@ -147,7 +148,7 @@ def test_fold_memory_counts_weights_adam_and_the_activations_of_a_step():
 
 def test_fold_groups_take_each_runs_own_size():
     from mer_bench.benchmark.jobs import Job
-    from mer_bench.benchmark.runner import fold_groups
+    from mer_bench.benchmark.execution import fold_groups
 
     jobs = [Job(name, "synthetic-5", f"synthetic/sub{k:02d}") for name in ("ststnet.shared", "tscnn")
             for k in range(1, 8)]
@@ -163,7 +164,8 @@ def test_auto_on_a_gpu_sizes_each_run_from_its_methods_measured_memory(results, 
 
     from mer_bench.methods import training as training_module
     from mer_bench.benchmark.jobs import Job
-    from mer_bench.benchmark.runner import HEADROOM, RunConfig, _auto_size, fold_groups
+    from mer_bench.benchmark.config import RunConfig
+    from mer_bench.benchmark.execution import HEADROOM, auto_size, fold_groups
     from mer_bench.methods.fold_parallel import fold_memory_bytes
 
     monkeypatch.setattr(training_module, "pick_device", lambda requested=None:
@@ -172,13 +174,13 @@ def test_auto_on_a_gpu_sizes_each_run_from_its_methods_measured_memory(results, 
     config = RunConfig(results=results, progress=False)
     jobs = [Job(name, "synthetic-5", f"synthetic/sub{k:02d}") for name in ("skd_tstsan", "ststnet.shared")
             for k in range(1, 11)]
-    groups = fold_groups(jobs, partial(_auto_size, config=config))
+    groups = fold_groups(jobs, partial(auto_size, config=config))
     per_fold = HEADROOM * fold_memory_bytes(METHODS.build("skd_tstsan"),
                                             torch.rand(20, 38, 48, 48), 5)
     assert 10 <= int(0.8 * 16 * 2**30 / per_fold) < 32  # SKD-TSTSAN: about 24 folds in 16 GiB
     assert [len(g) for g in groups] == [10, 10]  # both runs fit whole (10 folds each)
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (2 * 2**30, 80 * 2**30))
-    sizes = [len(g) for g in fold_groups(jobs, partial(_auto_size, config=config))]
+    sizes = [len(g) for g in fold_groups(jobs, partial(auto_size, config=config))]
     k = int(0.8 * 2 * 2**30 / per_fold)  # 2 GiB: SKD-TSTSAN 3 folds at a time, STSTNet all 10
     assert k == 3 and sizes == [3, 3, 3, 1, 10]
 

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from mer_bench.benchmark.jobs import Grid, MethodSpec
-from mer_bench.benchmark.runner import RunConfig, run_grid
+from mer_bench.benchmark.config import RunConfig
+from mer_bench.benchmark.runner import run_grid
 from mer_bench.benchmark.store import Store
 from mer_bench.methods import METHODS
 

@@ -13,7 +13,8 @@ import torch
 
 from mer_bench.benchmark.jobs import Grid, Job, MethodSpec
 from mer_bench.benchmark.released_weights import match_weights
-from mer_bench.benchmark.runner import RunConfig, run_grid
+from mer_bench.benchmark.config import RunConfig
+from mer_bench.benchmark.runner import run_grid
 from mer_bench.benchmark.tables import run_scores
 from mer_bench.benchmark.tasks import TASKS, load_task
 from mer_bench.datasets.errors import DatasetError
@@ -212,7 +213,7 @@ def test_released_weights_are_scored_through_the_runner_as_their_own_outputs(tmp
 
 
 def test_epoch_schedules_and_released_weights_are_trained_fold_by_fold():
-    from mer_bench.benchmark.runner import fold_groups
+    from mer_bench.benchmark.execution import fold_groups
 
     def run(method, **more):
         return [Job(method, "synthetic-5", f"synthetic/sub{k:02d}", **more) for k in range(4)]

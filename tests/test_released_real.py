@@ -18,7 +18,9 @@ import pytest
 import torch
 
 from mer_bench.benchmark.jobs import Grid, MethodSpec
-from mer_bench.benchmark.runner import RunConfig, prepare_task, run_grid
+from mer_bench.benchmark.config import RunConfig
+from mer_bench.benchmark.planning import prepare_task
+from mer_bench.benchmark.runner import run_grid
 from mer_bench.benchmark.scoring import score_file
 from mer_bench.benchmark.tables import run_scores
 from mer_bench.benchmark.tasks import TASKS, load_task

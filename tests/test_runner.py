@@ -11,7 +11,8 @@ import time
 import pytest
 
 from mer_bench.benchmark.jobs import Grid, MethodSpec
-from mer_bench.benchmark.runner import RunConfig, run_grid
+from mer_bench.benchmark.config import RunConfig
+from mer_bench.benchmark.runner import run_grid
 from mer_bench.benchmark.store import Store
 from tests.conftest import REPO
 
@@ -150,19 +151,19 @@ FLAKY = textwrap.dedent('''
 @pytest.mark.parametrize("workers", [1, 2])
 def test_failed_jobs_are_recorded_not_stored_and_retried(results, tmp_path, monkeypatch,
                                                          workers):
-    plugin = tmp_path / "flaky_plugin.py"
-    plugin.write_text(FLAKY)
+    plugin = tmp_path / "flaky_plugin.py"  # a method of its own per run: two files may not
+    plugin.write_text(FLAKY.replace('"flaky"', f'"flaky{workers}"'))  # register one name
     allow = tmp_path / "allow"
     monkeypatch.setenv("FLAKY_ALLOW", str(allow))  # worker processes inherit it
     config = RunConfig(results=results, plugins=(str(plugin),), progress=False, workers=workers)
-    grid = Grid((MethodSpec.make("flaky"),), ("synthetic-5",))
+    grid = Grid((MethodSpec.make(f"flaky{workers}"),), ("synthetic-5",))
     first = run_grid(grid, config)
     store = Store(results)
     assert len(first.failed) == 10 and first.ran == 0
     assert not list(store.records())
     failures = store.failed()
     assert len(failures) == 10 and "not allowed yet" in failures[0]["error"]
-    assert failures[0]["job"]["method"] == "flaky"
+    assert failures[0]["job"]["method"] == f"flaky{workers}"
 
     allow.touch()
     second = run_grid(grid, config)

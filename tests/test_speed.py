@@ -11,7 +11,9 @@ import torch
 from torch import nn
 
 from mer_bench.benchmark.jobs import Grid, Job, MethodSpec, load_grid
-from mer_bench.benchmark.runner import RunConfig, fold_groups, run_grid
+from mer_bench.benchmark.config import RunConfig
+from mer_bench.benchmark.execution import fold_groups
+from mer_bench.benchmark.runner import run_grid
 from mer_bench.methods import METHODS
 from mer_bench.methods.base import Speed
 from mer_bench.methods.fold_parallel import FoldData, train_folds

@@ -64,17 +64,21 @@ def test_markdown_says_the_data_is_synthetic_and_missing_cells_say_missing():
 
 
 def test_ablation_table_puts_a_check_mark_per_switch_in_table5_order():
+    """The columns are the switches the registered entries declare (ablation_switches)."""
+    from mer_bench.benchmark.cli import method_switches
     from mer_bench.benchmark.tables import ablation_frame, render_ablation
 
-    records = [record(fold, 0, [0, 1, 2], [0, 1, 1], method=m) for m in ("full", "base")
-               for fold in FOLDS]
+    records = [record(fold, 0, [0, 1, 2], [0, 1, 1], method=m)
+               for m in ("skd_tstsan", "skd_tstsan.base", "majority") for fold in FOLDS]
     runs = run_scores(records)
-    switches = {"full": dict(mag=True, eca=True, tsm=True, skd=True),
-                "base": dict(mag=False, eca=False, tsm=False, skd=False)}
+    switches, legends = method_switches(runs)
+    assert set(switches) == {"skd_tstsan", "skd_tstsan.base"}  # majority has none
+    assert "Mag = motion magnification" in legends[0]
     frame = ablation_frame(runs, switches)
     assert list(frame.columns[:5]) == ["method", "Mag", "ECA", "TSM", "SKD"]
-    assert frame.method.tolist() == ["base", "full"]  # fewest modules first, as the paper
+    assert frame.method.tolist() == ["skd_tstsan.base", "skd_tstsan"]  # fewest modules first
     assert frame.iloc[1][["Mag", "ECA", "TSM", "SKD"]].tolist() == ["✓"] * 4
     assert frame.iloc[0][["Mag", "ECA", "TSM", "SKD"]].tolist() == [""] * 4
-    assert "SYNTHETIC" in render_ablation(runs, switches)
+    rendered = render_ablation(runs, switches, legends)
+    assert "SYNTHETIC" in rendered and "TSM = temporal shift" in rendered
     assert ablation_frame(runs, {}).empty

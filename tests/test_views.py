@@ -18,7 +18,9 @@ import pytest
 
 from mer_bench.benchmark.jobs import Grid, MethodSpec
 from mer_bench.benchmark.registry import RegistryError
-from mer_bench.benchmark.runner import RunConfig, plan, run_grid
+from mer_bench.benchmark.config import RunConfig
+from mer_bench.benchmark.planning import plan
+from mer_bench.benchmark.runner import run_grid
 from mer_bench.datasets import VIEWS, register_view
 from mer_bench.datasets.views import build_view, view_version
 from mer_bench.methods import METHODS, register

@@ -1,0 +1,88 @@
+"""How a run is set up: where data, results and released weights are, and how jobs run.
+Nothing here changes a result (that is each job's)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from mer_bench.benchmark.registry import load_plugin
+from mer_bench.benchmark.store import Store
+from mer_bench.datasets.preprocess import BundleCache, PreprocessSettings
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Where things are and how to run; nothing here changes a result (that is the job's)."""
+
+    results: Path = Path("results")
+    data_roots: tuple[tuple[str, str], ...] = ()  # dataset name -> folder
+    default_data_root: str | None = None  # for datasets not named in data_roots
+    plugins: tuple[str, ...] = ()
+    preprocess: PreprocessSettings = PreprocessSettings()
+    device: str = "auto"
+    workers: int = 1  # job workers
+    prepare_workers: int = 1  # preprocessing workers
+    progress: bool = True
+    # Folds of one run trained at once in one process (methods/fold_parallel.py); 1 = off,
+    # 0 = chosen for the device (auto_fold_parallel).
+    # Same data, seeds, budgets and rule per fold; dropout masks differ, so results are the
+    # same in distribution and share the job key.
+    fold_parallel: int = 1
+    executor: str = "local"  # local (serial / worker processes) or ray
+    ray_address: str | None = None  # None: a local Ray cluster; "auto" or host:port: a running one
+    gpus_per_job: float = 0.0  # Ray: the GPU share of each job (e.g. 0.25: four jobs per GPU)
+    # Speed-ups that compute the same function (methods.base.Speed); bf16 is the job's.
+    compile: bool = False  # torch.compile the training step (sequential training only)
+    channels_last: bool | None = None  # None: each method's own layout
+    # Folders of released per-subject weights, by name (a grid method's `weights`).
+    weights_dirs: tuple[tuple[str, str], ...] = ()
+
+    def weights_folder(self, name: str) -> Path:
+        folders = dict(self.weights_dirs)
+        if name not in folders:
+            given = ", ".join(f"{n} ({f})" for n, f in folders.items()) or "none"
+            raise ValueError(f"a method reads the released weights {name!r}: give their "
+                             f"folder with --weights-dir {name}=DIR (or a folder named {name}); given: "
+                             f"{given}")
+        return Path(folders[name])
+
+    def root_of(self, dataset: str) -> Path:
+        """`--data NAME=DIR`, else `--data-root DIR`: its subfolder named like the dataset
+        (case-insensitive, for tasks over several datasets) if there is one, else DIR itself;
+        else results/data/<name>."""
+        named = dict(self.data_roots)
+        if dataset in named:
+            return Path(named[dataset])
+        if self.default_data_root:
+            root = Path(self.default_data_root)
+            if root.is_dir():
+                for entry in sorted(root.iterdir()):
+                    if entry.name.lower() == dataset.lower() and entry.is_dir():
+                        return entry
+            return root
+        return Path(self.results) / "data" / dataset
+
+    @property
+    def store(self) -> Store:
+        return Store(self.results)
+
+    @property
+    def cache(self) -> BundleCache:
+        return BundleCache(Path(self.results) / "cache" / "bundles", self.preprocess)
+
+    def load_plugins(self) -> None:
+        for plugin in self.plugins:
+            load_plugin(plugin)
+
+    def speed(self, precision: str):
+        """A job's speed settings: its precision and this run's compile / layout choices."""
+        from mer_bench.methods.base import Speed
+
+        return Speed(precision, self.compile, self.channels_last)
+
+    def with_domains(self, domains: int | None) -> "RunConfig":
+        """This configuration with bundles of `domains` temporal domains (None: unchanged)."""
+        if domains is None or domains == self.preprocess.domains:
+            return self
+        return replace(self, preprocess=replace(self.preprocess, domains=domains))

@@ -1,0 +1,48 @@
+"""A job's result: its logits checked against the task, then stored with its per-sample
+predictions, fold scores, timings, speed settings, data source and environment."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+
+import numpy as np
+
+from mer_bench.benchmark.environment import describe
+from mer_bench.benchmark.jobs import Job
+from mer_bench.benchmark.metrics import score
+from mer_bench.benchmark.store import Predictions, Store
+
+
+def write_result(job: Job, data, logits: dict, elapsed: float, store: Store,
+                 fold_parallel: int = 1) -> None:
+    """`data`: what the job trained and tested on (execution's _JobData)."""
+    fold, classes = data.fold, data.prepared.data.task.classes
+    samples = data.prepared.data.samples
+    _check_logits(logits, len(fold.test), len(classes), job)
+    test_labels = data.labels[fold.test]
+    predictions = Predictions(tuple(samples[i].clip.key for i in fold.test),
+                              tuple(data.subjects[i] for i in fold.test), test_labels,
+                              {h: np.asarray(v, dtype=np.float64) for h, v in logits.items()},
+                              classes)
+    info = {
+        "fold_scores": score(test_labels, logits["final"].argmax(1), len(classes)).as_dict(),
+        "timings": {"fit_predict_s": elapsed, "train_samples": len(fold.train),
+                    "test_samples": len(fold.test), "fold_parallel": fold_parallel},
+        "speed": asdict(data.context.speed),
+        "task": {"folds": data.prepared.data.subjects(), "synthetic": data.prepared.data.synthetic,
+                 "data": data.prepared.data.data_label,
+                 "samples": len(samples), "excluded": len(data.prepared.data.excluded)},
+        "environment": describe(data.context.device),
+        "finished": time.time(),
+    }
+    store.write(job, predictions, info)
+
+
+def _check_logits(logits: dict, rows: int, classes: int, job: Job) -> None:
+    if "final" not in logits:
+        raise ValueError(f"method {job.method} returned heads {list(logits)}, none named 'final'")
+    for head, values in logits.items():
+        if np.shape(values) != (rows, classes):
+            raise ValueError(f"method {job.method} head {head!r}: logits of shape "
+                             f"{np.shape(values)}, expected ({rows}, {classes})")

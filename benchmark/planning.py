@@ -1,0 +1,119 @@
+"""Planning: every task of a grid prepared once, and the grid expanded into jobs whose
+versions (method, views, preprocessing, annotations, data, released weights) key them; what
+cannot run is refused here, before any work."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from mer_bench.benchmark.config import RunConfig
+from mer_bench.benchmark.jobs import Grid, Job
+from mer_bench.benchmark.released_weights import folder_digest, match_weights
+from mer_bench.benchmark.tasks import TASKS, TaskData, load_task
+from mer_bench.datasets.preprocess import PrepareReport, prepare_clips
+from mer_bench.datasets.views import view_version
+
+
+@dataclass
+class PreparedTask:
+    """A task's usable samples (preprocessing failures excluded and listed) and their bundles."""
+
+    data: TaskData
+    bundle_keys: dict[str, str]
+    report: PrepareReport
+
+    def data_digest(self) -> str:
+        """Changes whenever a frame, a label or the set of usable clips changes."""
+        digest = hashlib.sha256()
+        for sample in self.data.samples:
+            digest.update(f"{sample.clip.key}:{sample.label}:{self.bundle_keys[sample.clip.key]};"
+                          .encode())
+        return digest.hexdigest()[:16]
+
+
+def prepare_task(name: str, config: RunConfig, workers: int = 1,
+                 progress: bool = False) -> PreparedTask:
+    task = TASKS.build(name)
+    data = load_task(task, {d: config.root_of(d) for d in task.datasets})
+    clips = [sample.clip for sample in data.samples]
+    report = prepare_clips(clips, config.cache, workers=workers, progress=progress)
+    return PreparedTask(data.without(report.failed), report.keys, report)
+
+
+def method_version(name: str) -> str:
+    from mer_bench.methods import METHODS
+
+    return str(getattr(METHODS.entry(name).resolve(), "version", "1"))
+
+
+def plan(grid: Grid, config: RunConfig) -> tuple[list[Job], dict[str, PreparedTask]]:
+    """Prepares every task of the grid and expands it into jobs with their version strings."""
+    from mer_bench.methods import METHODS
+    from mer_bench.methods.base import SELECTION_RULES, Speed
+
+    Speed(grid.precision)  # an unknown precision fails here, before any work
+    if grid.selection not in SELECTION_RULES:
+        raise ValueError(f"selection rule {grid.selection!r} is not available; "
+                         f"choose from {list(SELECTION_RULES)}")
+    for spec in grid.methods:
+        METHODS.entry(spec.name)  # unknown names fail here, before any work
+        if (spec.selection or grid.selection) not in SELECTION_RULES:
+            raise ValueError(f"selection rule {spec.selection!r} is not available; "
+                             f"choose from {list(SELECTION_RULES)}")
+    prepared: dict[tuple[str, int | None], PreparedTask] = {}
+
+    def prepared_task(name: str, domains: int | None) -> PreparedTask:
+        if (name, domains) not in prepared:
+            label = name + (f" (domains {domains})" if domains is not None else "")
+            if config.progress:
+                print(f"preparing task {label} ...", flush=True)
+            prepared[(name, domains)] = prepare_task(name, config.with_domains(domains),
+                                                     config.prepare_workers, config.progress)
+            if config.progress:
+                print(f"  {label}: {prepared[(name, domains)].report.summary()}", flush=True)
+        return prepared[(name, domains)]
+
+    versions = {}
+    for spec in grid.methods:
+        settings = config.with_domains(spec.domains).preprocess
+        method = METHODS.build(spec.name, **dict(spec.options))
+        for name in grid.runnable_tasks:
+            task = prepared_task(name, spec.domains)
+            _check_spec(spec, method, name, task.data, spec.selection or grid.selection)
+            versions[(spec, name)] = {
+                "method": method_version(spec.name),
+                "views": ",".join(f"{v}:{view_version(v)}" for v in method.views),
+                "preprocess": settings.digest(),
+                "annotations": ",".join(f"{d}:{v}" for d, v in
+                                        sorted(task.data.annotation_versions.items())),
+                "data": task.data_digest(),
+            }
+            if spec.pretrain:
+                versions[(spec, name)]["pretrain_data"] = \
+                    prepared_task(spec.pretrain, spec.domains).data_digest()
+            if spec.weights:
+                files = match_weights(config.weights_folder(spec.weights), task.data.subjects())
+                versions[(spec, name)]["weights"] = folder_digest(files)
+    folds = {name: prepared_task(name, None).data.subjects() for name in grid.runnable_tasks}
+    return grid.jobs(folds, versions), {name: task for (name, _), task in prepared.items()}
+
+
+def _check_spec(spec, method, task: str, data: TaskData, selection: str) -> None:
+    """Refuses, before any work, what cannot run: released weights with a method that cannot
+    load them or with training settings; a view that a source without frames (released flow
+    images) cannot serve, naming what it can."""
+    if spec.weights and not hasattr(method, "load_weights"):
+        raise ValueError(f"method {spec.name} cannot load released weights ({spec.weights}): "
+                         "it has no load_weights")
+    if spec.weights and (spec.pretrain or spec.budget is not None or selection != "last"):
+        raise ValueError(f"method {spec.name} with released weights ({spec.weights}) trains "
+                         "nothing: give it no budget, no pretraining task and selection last")
+    if data.served_views is None:
+        return
+    views = method.views
+    lacking = [v for v in views if v not in data.served_views]
+    if lacking:
+        raise ValueError(f"method {spec.name} reads {', '.join(lacking)}, which task {task} "
+                         f"cannot serve: its data are {data.source}, with no frames; it serves "
+                         f"{', '.join(data.served_views)}")
