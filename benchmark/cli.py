@@ -149,6 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
                                         "(default: the flagship, methods.FLAGSHIP)")
     check.add_argument("--out", type=Path,
                        help="the PNG to write (default: RESULTS/check/<task>[-<subject>].png)")
+    plugin_check = commands.add_parser(
+        "check-plugin", parents=[common],
+        help="check a plugin's methods against the method contract on a fold of the synthetic "
+             "default (views, logits, determinism, no held-out labels)")
+    plugin_check.add_argument("file", help="the plugin: a .py file or an importable module")
+    plugin_check.add_argument("--methods", help="comma-separated methods to check (default: "
+                                                "those the plugin registers)")
+    plugin_check.add_argument("--budget", type=int, default=2,
+                              help="training iterations of each check's fits (default 2)")
     return parser
 
 
@@ -330,6 +339,8 @@ def _describe_task(name: str, config: RunConfig, verbose: bool = False) -> None:
     counts = ", ".join(f"{c} {n}" for c, n in data.class_counts().items())
     kind = "SYNTHETIC" if data.synthetic else data.data_label
     print(f"  {len(data.samples)} samples ({kind}), {len(data.subjects())} subjects: {counts}")
+    for note in data.root_notes:
+        print(f"  {note}")
     for reason, count in sorted(data.exclusion_counts().items()):
         print(f"  excluded {count}: {reason}")
     for (action, rule), count in sorted(data.note_counts().items()):
@@ -425,9 +436,37 @@ def command_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_check_plugin(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from mer_bench.benchmark.contract import check_method, contract_fold
+    from mer_bench.methods import METHODS
+
+    before = set(METHODS.names())
+    load_plugin(args.file)
+    names = ([n.strip() for n in args.methods.split(",") if n.strip()] if args.methods
+             else sorted(set(METHODS.names()) - before))
+    if not names:
+        raise ValueError(f"plugin {args.file} registers no new method; name the ones to check "
+                         "with --methods")
+    for name in names:
+        METHODS.entry(name)  # an unknown name fails here, with suggestions
+    fold = contract_fold(DEFAULT_TASK, _config(args))
+    checks = [check for name in names for check in check_method(name, fold, args.budget)]
+    print(f"method contract on {len(fold.keys)} clips of {DEFAULT_TASK} (synthetic), "
+          f"{args.budget} training iterations per fit")
+    print(tabulate([[c.method, c.name, "ok" if c.passed else "FAILED", c.detail] for c in checks],
+                   headers=["method", "check", "result", "detail"], tablefmt="github",
+                   disable_numparse=True))
+    failed = [c for c in checks if not c.passed]
+    print(f"{len(checks) - len(failed)} of {len(checks)} checks passed"
+          + (f"; failed: {', '.join(f'{c.method}: {c.name}' for c in failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
 COMMANDS = {"run": command_run, "tables": command_tables, "list": command_list,
             "prepare": command_prepare, "check": command_check, "bench": command_bench,
-            "score": command_score}
+            "score": command_score, "check-plugin": command_check_plugin}
 
 
 def main(argv: list[str] | None = None) -> int:

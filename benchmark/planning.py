@@ -71,6 +71,8 @@ def plan(grid: Grid, config: RunConfig) -> tuple[list[Job], dict[str, PreparedTa
             prepared[(name, domains)] = prepare_task(name, config.with_domains(domains),
                                                      config.prepare_workers, config.progress)
             if config.progress:
+                for note in prepared[(name, domains)].data.root_notes:
+                    print(f"  {note}", flush=True)
                 print(f"  {label}: {prepared[(name, domains)].report.summary()}", flush=True)
         return prepared[(name, domains)]
 

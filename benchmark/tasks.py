@@ -114,6 +114,8 @@ class TaskData:
     # `source`, e.g. released flow images), and the only views such a source can serve.
     source: str = ""
     served_views: tuple[str, ...] | None = None  # None: every view (frames are there)
+    # Which folder an adapter read where it was not the root given (found one level down).
+    root_notes: tuple[str, ...] = ()
 
     @property
     def data_label(self) -> str:
@@ -143,7 +145,8 @@ class TaskData:
         dropped = [(s.clip.key, f"preprocessing: {failed[s.clip.key]}") for s in self.samples
                    if s.clip.key in failed]
         return TaskData(self.task, kept, self.excluded + dropped, self.synthetic,
-                        self.annotation_versions, self.notes, self.source, self.served_views)
+                        self.annotation_versions, self.notes, self.source, self.served_views,
+                        self.root_notes)
 
 
 APEX_MISSING = "apex missing"
@@ -254,7 +257,7 @@ def load_task(task: Task, data_roots: Mapping[str, Path]) -> TaskData:
     from mer_bench.datasets import DATASETS
 
     samples, excluded, notes, versions, synthetic = [], [], [], {}, False
-    origins, served = [], None
+    origins, served, root_notes = [], None, []
     members = None
     if task.members is not None:
         path = find_member_list(task, data_roots)
@@ -275,13 +278,15 @@ def load_task(task: Task, data_roots: Mapping[str, Path]) -> TaskData:
         synthetic = synthetic or adapter.synthetic
         if getattr(adapter, "source", ""):
             origins.append(adapter.source)
+        if getattr(adapter, "root_note", ""):
+            root_notes.append(adapter.root_note)
         if getattr(adapter, "views", None) is not None:
             served = tuple(adapter.views) if served is None else \
                 tuple(v for v in served if v in adapter.views)
     if members is not None:
         excluded += members.unmatched()
     return TaskData(task, samples, excluded, synthetic, versions, notes, "; ".join(origins),
-                    served)
+                    served, tuple(root_notes))
 
 
 TASKS = Registry("task", entry_point_group="mer_bench.tasks", modules=("mer_bench.datasets.tasks",))

@@ -1,6 +1,8 @@
 """CASME II (Yan et al. 2014) as it ships: `sub01/EP02_01f/img46.jpg` and a coding sheet.
 
-The root is the folder of the subject folders (`CASME2_RAW_selected`). Both coding sheets
+The root is the folder of the subject folders (`CASME2_RAW_selected`, or `Cropped`, whose
+frames are named `reg_img46.jpg`), or the folder they unpacked into (the one folder below it
+holding subject folders is read, and said). Both coding sheets
 load: the 2014 sheet (`CASME2-coding-20140508.xlsx`) and the 2019 re-release
 (`CASME2-coding-20190701.xlsx`: an extra `Objective Classes` column, three clips relabelled).
 A task names the release whose labels it uses (`release="2014"`); the release is told by the
@@ -31,13 +33,14 @@ class CASME2(SheetDataset):
 
     name = "casme2"
     sheet_glob = "CASME2-coding-*.xls*"
+    subject_folder = r"sub\d+"
 
     def __init__(self, root: str | Path, sheet: str | Path | None = None,
                  release: str | None = None):
         self.root = Path(root)
         if release is not None and release not in RELEASES:
             raise ValueError(f"{self.name}: release {release!r}; choose from {RELEASES}")
-        self._require_root(f"{LAYOUT} and the coding sheet {self.sheet_glob}")
+        self._settle_root(f"{LAYOUT} and the coding sheet {self.sheet_glob}")
         self.release = release
         self.sheet = Path(sheet) if sheet else self._find_sheet()
 
@@ -74,10 +77,22 @@ class CASME2(SheetDataset):
             onset, apex, offset = frames
             reader.add(Clip(self.name, subject, filename, str(cells["Estimated Emotion"] or ""),
                             onset, apex, offset,
-                            str(self.root / subject / filename / "img{n}.jpg"), row))
+                            str(self.root / subject / filename / self._frame_name()), row))
         clips, notes = reader.finish()
         self._require_some(sorted({self.root / c.subject for c in clips}), LAYOUT)
         return clips, notes
+
+
+    def _frame_name(self) -> str:
+        """`img46.jpg` (CASME2_RAW_selected), or `reg_img46.jpg` where the root is CASME II's
+        `Cropped/` (its cropped faces), as the first clip folder found shows."""
+        if getattr(self, "_frames", None) is None:
+            first = next((clip for subject in sorted(self.root.glob("sub*"))
+                          for clip in sorted(subject.iterdir()) if clip.is_dir()), None)
+            cropped = first is not None and any(first.glob("reg_img*.jpg")) and \
+                not any(first.glob("img*.jpg"))
+            self._frames = "reg_img{n}.jpg" if cropped else "img{n}.jpg"
+        return self._frames
 
 
 def _subject(value: object) -> str | None:

@@ -27,12 +27,13 @@ LAYOUT = "ROOT/spNO.1/b/color/175.jpg (the part A subject folders spNO.1 ...)"
 
 class CASME3(SheetDataset):
     name = "casme3"
+    subject_folder = r"spNO\.\d+"
     sheet_glob = "cas(me)3_part_A_ME_label*.xls*"
 
     def __init__(self, root: str | Path, sheet: str | Path | None = None,
                  sheet_name: str | None = None):
         self.root = Path(root)
-        self._require_root(f"{LAYOUT} and the label sheet {self.sheet_glob}")
+        self._settle_root(f"{LAYOUT} and the label sheet {self.sheet_glob}")
         self.sheet = Path(sheet) if sheet else find_annotation(
             self.name, "CAS(ME)^3 part A label sheet", (self.sheet_glob,),
             annotation_folders(self.root), LAYOUT)[-1]

@@ -22,12 +22,13 @@ LAYOUT = "ROOT/006/006_1_2/006_05562.jpg (the SAMM subject folders 006 ... 037)"
 
 class SAMM(SheetDataset):
     name = "samm"
+    subject_folder = r"\d{3}"
     sheet_glob = "SAMM_Micro_FACS_Codes*.xls*"
 
     def __init__(self, root: str | Path, sheet: str | Path | None = None,
                  sheet_name: str | None = None):
         self.root = Path(root)
-        self._require_root(f"{LAYOUT} and the sheet {self.sheet_glob}")
+        self._settle_root(f"{LAYOUT} and the sheet {self.sheet_glob}")
         self.sheet = Path(sheet) if sheet else find_annotation(
             self.name, "SAMM FACS sheet", (self.sheet_glob,), annotation_folders(self.root),
             LAYOUT)[-1]

@@ -298,6 +298,8 @@ class SheetDataset:
 
     name = "dataset"
     synthetic = False
+    subject_folder: str | None = None  # a regex every subject folder's name matches
+    root_note = ""  # said when the subject folders were found below the root given
 
     def clips(self) -> list[Clip]:
         return list(self._loaded()[0])
@@ -322,6 +324,27 @@ class SheetDataset:
         if not self.root.is_dir():
             raise DatasetError(f"{self.name}: data root {self.root} is not a folder; expected "
                                f"{expected}")
+
+    def _settle_root(self, expected: str) -> None:
+        """The root given, or else the one folder one level down that holds the subject
+        folders (a dataset as it unpacks: CASME2/CASME2_RAW_selected/, CAS(ME)^3's part_A/),
+        which `root_note` then names."""
+        self._require_root(expected)
+        if self.subject_folder is None or self._holds_subjects(self.root):
+            return
+        below = [d for d in sorted(self.root.iterdir()) if d.is_dir() and self._holds_subjects(d)]
+        if len(below) > 1:
+            raise DatasetError(f"{self.name}: several folders under the data root {self.root} "
+                               f"hold subject folders ({', '.join(d.name for d in below)}); give "
+                               f"the one to read with --data {self.name}=DIR")
+        if below:
+            self.root_note = (f"{self.name}: read {below[0]}, the folder of subject folders "
+                              f"one level below the data root given ({self.root})")
+            self.root = below[0]
+
+    def _holds_subjects(self, folder: Path) -> bool:
+        return any(entry.is_dir() and re.fullmatch(self.subject_folder, entry.name)
+                   for entry in folder.iterdir())
 
     def _require_some(self, folders: list[Path], expected: str) -> None:
         """A wrong root: not one of the folders the annotation names exists under it."""

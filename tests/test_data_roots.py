@@ -1,0 +1,62 @@
+"""A dataset's folder as it unpacks: the subject folders are found one level down, the folder
+read is said, and two candidates are an error that names both."""
+
+import shutil
+
+import pytest
+
+from mer_bench.benchmark.tasks import TASKS, load_task
+from mer_bench.datasets.casme3 import CASME3
+from mer_bench.datasets.errors import DatasetError
+from mer_bench.datasets.sheets import ANNOTATIONS_ENV
+from tests import dataset_trees as trees
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def unpacked(tmp_path, monkeypatch):
+    """CASME2/ as its archives unpack: CASME2_RAW_selected/sub01/..., the sheets beside it."""
+    sheet = trees.real(trees.CASME2_2014)
+    monkeypatch.delenv(ANNOTATIONS_ENV, raising=False)
+    top = tmp_path / "CASME2"
+    trees.build_casme2(top / "CASME2_RAW_selected", sheet)
+    shutil.copy(sheet, top / sheet.name)
+    return top
+
+
+def test_casme2_given_its_unpacked_folder_reads_the_subject_folders_below_and_says_so(unpacked):
+    task = TASKS.build("casme2-5")
+    direct = load_task(task, {"casme2": unpacked / "CASME2_RAW_selected"})
+    found = load_task(task, {"casme2": unpacked})
+    assert len(found.samples) == len(direct.samples) == 255 - len(direct.excluded)
+    assert [s.clip.frame_path(s.clip.apex) for s in found.samples] == \
+        [s.clip.frame_path(s.clip.apex) for s in direct.samples]
+    assert direct.root_notes == ()
+    (note,) = found.root_notes
+    assert str(unpacked / "CASME2_RAW_selected") in note and "one level below" in note
+
+
+def test_casme2_cropped_faces_read_their_reg_img_frames(unpacked):
+    cropped = unpacked / "Cropped"
+    shutil.copytree(unpacked / "CASME2_RAW_selected", cropped)
+    for frame in list(cropped.rglob("img*.jpg")):
+        frame.rename(frame.with_name("reg_" + frame.name))
+    data = load_task(TASKS.build("casme2-5"), {"casme2": cropped})
+    apexes = [s.clip.frame_path(s.clip.apex) for s in data.samples]
+    assert len(apexes) > 200 and all(p.name.startswith("reg_img") and p.is_file() for p in apexes)
+
+
+def test_two_folders_of_subject_folders_below_the_root_is_an_error_naming_both(unpacked):
+    shutil.copytree(unpacked / "CASME2_RAW_selected" / "sub01",
+                    unpacked / "Cropped" / "sub01")
+    with pytest.raises(DatasetError, match=r"several folders .*\(CASME2_RAW_selected, Cropped\)"
+                                           r".*--data casme2=DIR"):
+        load_task(TASKS.build("casme2-5"), {"casme2": unpacked})
+
+
+def test_casme3_part_a_folder_as_it_unpacks(tmp_path):
+    sheet = REPO / "tests" / "fixtures" / "casme3" / "cas(me)3_part_A_ME_label_fixture.xlsx"
+    trees.build_casme3(tmp_path / "part_A", sheet)
+    adapter = CASME3(tmp_path, sheet=sheet)
+    assert adapter.root == tmp_path / "part_A" and "part_A" in adapter.root_note
+    assert adapter.clips() and all(c.frame_path(c.onset).is_file() for c in adapter.clips())
