@@ -111,6 +111,18 @@ def test_bench_prints_both_modes_and_their_ratio(capsys):
     assert [r.split("|")[3].strip() for r in rows] == ["sequential", "fold-parallel"]
     assert all(float(r.split("|")[4]) > 0 for r in rows)
     assert "fold-parallel / sequential" in out
+    assert "SKD-TSTSAN training, batch 16" in out  # the flagship, by default
+
+
+def test_bench_times_the_method_it_is_given_and_refuses_one_it_cannot(capsys):
+    from mer_bench.benchmark.cli import main
+
+    assert main(["bench", "--method", "off_apexnet", "--folds", "1", "--steps", "1", "--device",
+                 "cpu", "--speed", "fp32"]) == 0
+    out = capsys.readouterr().out
+    assert "OFF-ApexNet training, batch 32" in out and "OFF-ApexNet, one fold's training" in out
+    assert main(["bench", "--method", "majority", "--folds", "1", "--speed", ""]) == 2
+    assert "majority cannot be timed by bench" in capsys.readouterr().err
 
 
 def test_auto_fold_parallel_is_sequential_on_cpu_and_fills_a_gpu_by_measured_memory():
