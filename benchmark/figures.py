@@ -15,7 +15,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mer_bench.benchmark.paper_tables import MISSING, PaperTable, run_label, run_of, runs_by_key  # noqa: E402
+from mer_bench.benchmark.paper_tables import (  # noqa: E402
+    MISSING, PaperTable, run_label, run_of, runs_by_key)
 from mer_bench.benchmark.tables import RunScores  # noqa: E402
 
 

@@ -108,6 +108,9 @@ def _check_spec(spec, method, task: str, data: TaskData, selection: str) -> None
     if spec.weights and not hasattr(method, "load_weights"):
         raise ValueError(f"method {spec.name} cannot load released weights ({spec.weights}): "
                          "it has no load_weights")
+    if spec.pretrain and not method.can_pretrain():
+        raise ValueError(f"method {spec.name} cannot be pretrained (on {spec.pretrain}): it "
+                         "implements no pretrain")
     if spec.weights and (spec.pretrain or spec.budget is not None or selection != "last"):
         raise ValueError(f"method {spec.name} with released weights ({spec.weights}) trains "
                          "nothing: give it no budget, no pretraining task and selection last")

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from mer_bench.datasets.clip import Clip, Note
 from mer_bench.datasets.errors import DatasetError
-from mer_bench.datasets.sheets import (SheetDataset, annotation_folders, file_digest, find_annotation,
-                             frame_number, name_key, read_sheet)
+from mer_bench.datasets.sheets import (SheetDataset, annotation_folders, file_digest,
+                                       find_annotation, frame_number, name_key, read_sheet)
 
 APEX_COLUMNS = ("clip", "apex_frame")
 NOT_IN_APEX_LIST = "not in the apex list: apex = middle frame"

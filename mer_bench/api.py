@@ -38,6 +38,6 @@ def __getattr__(name: str):
 
 __all__ = [
     "DATASETS", "FitContext", "METHODS", "Method", "PRECISIONS", "Registry", "RegistryError",
-    "Recipe", "SELECTION_RULES", "Speed", "Split", "TASKS", "TorchMethod", "VIEWS", "register_dataset", "register_method",
-    "register_task", "register_view",
+    "Recipe", "SELECTION_RULES", "Speed", "Split", "TASKS", "TorchMethod", "VIEWS",
+    "register_dataset", "register_method", "register_task", "register_view",
 ]

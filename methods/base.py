@@ -69,7 +69,6 @@ class Method(ABC):
     version: str = "1"
     views: tuple[str, ...] = ()
     paper_name: str | None = None  # as the papers' tables name it; None: its registry name
-
     ablation_legend: str = ""  # what its switch columns mean, for the ablation table's header
 
     def ablation_switches(self) -> dict[str, bool]:
@@ -99,6 +98,10 @@ class Method(ABC):
     def pretrain(self, train: Split, context: FitContext) -> dict:
         """Trains on a whole pretraining task; returns the state to start folds from."""
         raise NotImplementedError(f"{type(self).__name__} cannot be pretrained")
+
+    def can_pretrain(self) -> bool:
+        """Whether `pretrain` is implemented (a grid's `pretrain` needs it)."""
+        return type(self).pretrain is not Method.pretrain
 
     @abstractmethod
     def fit_predict(self, train: Split, test: Split, context: FitContext) -> dict[str, np.ndarray]:

@@ -55,3 +55,15 @@ def test_folds_start_from_one_cached_checkpoint_of_the_macro_set(results):
     assert run_grid(Grid((other,), ("synthetic-5",)), config).ran == 10
     assert list((results / "checkpoints").glob("*.pt")) == checkpoints  # reused, not retrained
     assert checkpoints[0].stat().st_mtime_ns == stamp
+
+
+def test_a_method_that_cannot_pretrain_is_refused_at_planning(results):
+    """Pretraining is a capability the method declares (it implements `pretrain`)."""
+    from mer_bench.benchmark.planning import plan
+
+    assert METHODS.build("skd_tstsan").can_pretrain()
+    assert not METHODS.build("majority").can_pretrain()
+    grid = Grid((MethodSpec.make("majority", pretrain="synthetic_macro-5", pretrain_budget=2),),
+                ("synthetic-5",))
+    with pytest.raises(ValueError, match="majority cannot be pretrained"):
+        plan(grid, RunConfig(results=results, progress=False))

@@ -19,7 +19,8 @@ from mer_bench.benchmark.tables import run_scores
 from mer_bench.benchmark.tasks import TASKS, load_task
 from mer_bench.datasets.errors import DatasetError
 from mer_bench.datasets.preprocess import PreprocessSettings, make_bundle, read_frames
-from mer_bench.datasets.released_flows import ENCODING_VERSION, IMAGE_MISSING, NOT_LABELLED, ReleasedFlows
+from mer_bench.datasets.released_flows import (ENCODING_VERSION, IMAGE_MISSING, NOT_LABELLED,
+                                               ReleasedFlows)
 from mer_bench.datasets.views import build_view
 from mer_bench.methods.ststnet import STSTNet, STSTNetRelease
 from mer_bench.methods.training import Recipe, pass_batches
