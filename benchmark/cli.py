@@ -332,13 +332,15 @@ def _describe_task(name: str, config: RunConfig, verbose: bool = False) -> None:
     task = TASKS.build(name)
     print(f"{name}: {task.description}")
     try:
-        data = load_task(task, {d: config.root_of(d) for d in task.datasets})
+        data = load_task(task, {d: config.root_of(d) for d in task.datasets}, "keep")
     except DatasetError as error:
         print(f"  data not available: {error}\n")
         return
     counts = ", ".join(f"{c} {n}" for c, n in data.class_counts().items())
     kind = "SYNTHETIC" if data.synthetic else data.data_label
     print(f"  {len(data.samples)} samples ({kind}), {len(data.subjects())} subjects: {counts}")
+    if data.empty_classes():
+        print(f"  REFUSES TO RUN: class {', '.join(data.empty_classes())} has no samples")
     for note in data.root_notes:
         print(f"  {note}")
     for reason, count in sorted(data.exclusion_counts().items()):

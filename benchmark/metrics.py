@@ -1,7 +1,8 @@
 """Metrics as MEGC 2019 defines them, over predictions pooled across all LOSO folds.
 
 Per class c: F1 = 2TP / (2TP + FP + FN), recall = TP / N_c; UF1 and UAR are their unweighted
-means over the task's classes. A class with no samples and no predictions scores 0 (as
+means over the task's classes. (The SKD-TSTSAN paper prints F1 = 2TP / (TP + FP + FN), a typo
+of MEGC's formula; the harness uses MEGC's.) A class with no samples and no predictions scores 0 (as
 scikit-learn's zero_division=0), so a table never silently averages over fewer classes.
 """
 

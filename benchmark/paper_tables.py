@@ -17,7 +17,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from mer_bench.benchmark.jobs import Grid, Job, MethodSpec, grid_toml, load_grid
-from mer_bench.benchmark.reference import reported
+from mer_bench.benchmark.reference import reported, reported_notes
 from mer_bench.benchmark.tables import RunScores, format_cell, released_note, synthetic_note
 from mer_bench.datasets.preprocess import PreprocessSettings
 
@@ -25,6 +25,8 @@ PAPER_GRIDS = ("table1", "table2", "table3", "table4", "table5", "table6", "tabl
 HEADS = {"ac1": "classifier=1/3", "ac2": "classifier=2/3", "final": "classifier=3/3"}
 NOT_APPLICABLE = "—"
 MISSING = "missing"
+REFERENCE_ROW = "ref"  # the row the others' p-values are against
+FOOTNOTE = " †"  # a reported number computed otherwise than the table says (reported_notes)
 
 
 @dataclass(frozen=True)
@@ -89,12 +91,23 @@ def run_of(runs: dict[tuple, RunScores], spec: MethodSpec, grid: Grid,
 
 
 def _measured_cells(runs: dict[tuple, RunScores], spec: MethodSpec, grid: Grid,
-                    columns: tuple[str, ...]) -> dict[str, tuple[str, str]]:
+                    columns: tuple[str, ...]) -> dict[str, tuple[str, str, str, str]]:
+    """Per task: UF1 and UAR with their 95% intervals, accuracy, and the paired p of UF1
+    against the table's reference row (its first method) on the same folds."""
     cells = {}
     for task in columns:
         run = run_of(runs, spec, grid, task)
-        cells[task] = ((format_cell(run, "uf1"), format_cell(run, "uar")) if run
-                       else (MISSING, MISSING))
+        if not run:
+            cells[task] = (MISSING,) * 4
+            continue
+        reference = run_of(runs, grid.methods[0], grid, task)
+        if spec == grid.methods[0]:
+            p = REFERENCE_ROW
+        else:
+            value = run.p_value(reference) if reference else None
+            p = NOT_APPLICABLE if value is None else f"{value:.3f}"
+        cells[task] = (format_cell(run, "uf1", interval=True),
+                       format_cell(run, "uar", interval=True), format_cell(run, "accuracy"), p)
     return cells
 
 
@@ -125,11 +138,15 @@ def _reported_rows(table: PaperTable, reference: pd.DataFrame) -> list[dict]:
     else:
         rows = reference[reference.table == int(table.key)]
     out: dict[tuple[str, str], dict] = {}
+    notes = reported_notes()
     for line in rows.itertuples():
         row = out.setdefault((line.method, line.setting), {
             "method": line.method, "setting": line.setting, "source": "reported",
             "protocol": "the paper", "cells": {}})
-        row["cells"][line.task] = (f"{line.uf1:.2f}", f"{line.uar:.2f}")
+        marked = [f"{getattr(line, metric):.2f}"
+                  + (FOOTNOTE if (line.table, line.task, line.method, metric) in notes else "")
+                  for metric in ("uf1", "uar")]
+        row["cells"][line.task] = (*marked, NOT_APPLICABLE, NOT_APPLICABLE)
     return list(out.values())
 
 
@@ -177,8 +194,9 @@ def table_frame(table: PaperTable, runs_by_head: dict[str, list[RunScores]],
         for task in table.columns:
             header = task + (" (SYNTHETIC)" if task in synthetic else
                              " (released flows)" if task in released else "")
-            uf1, uar = row["cells"].get(task, (NOT_APPLICABLE, NOT_APPLICABLE))
+            uf1, uar, accuracy, p = row["cells"].get(task, (NOT_APPLICABLE,) * 4)
             line[f"{header} UF1"], line[f"{header} UAR"] = uf1, uar
+            line[f"{header} ACC"], line[f"{header} p"] = accuracy, p
         lines.append(line)
     frame = pd.DataFrame(lines)
     if table.key not in ("5", "6", "7", "honesty"):
@@ -189,10 +207,16 @@ def table_frame(table: PaperTable, runs_by_head: dict[str, list[RunScores]],
 def caption(table: PaperTable, runs: list[RunScores]) -> list[str]:
     lines = [table.description,
              "Reported: the paper's numbers (results/reference/paper_results.csv). Measured: "
-             "this harness's runs, UF1 / UAR (%) pooled over LOSO folds, mean ± sd over seeds; "
-             f"'{MISSING}': not run yet; '{NOT_APPLICABLE}': no such number.",
+             "this harness's runs, UF1 / UAR (%) pooled over LOSO folds, mean ± sd over seeds, "
+             "[95% interval: subjects resampled, 1000 draws]; ACC: accuracy; p: paired "
+             f"permutation test of UF1 (subjects swapped) against the '{REFERENCE_ROW}' row, the "
+             f"table's first method, on the same folds; '{MISSING}': not run yet; "
+             f"'{NOT_APPLICABLE}': no such number.",
              "Selection `last`: the model after the budget; `val`: best epoch on held-out "
              "training subjects; `oracle`: best epoch on the test subject (reads test labels)."]
+    lines += [f"†{method}, {task} {metric.upper()}: {note}"
+              for (number, task, method, metric), note in reported_notes().items()
+              if str(number) == table.key and task in table.columns]
     return lines + [note for note in (synthetic_note(runs), released_note(runs)) if note]
 
 

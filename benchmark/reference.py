@@ -15,6 +15,8 @@ import pandas as pd
 from mer_bench import resource
 
 REFERENCE = resource("results", "reference", "paper_results.csv")
+# Reported numbers that were computed otherwise than their table says, with the evidence.
+NOTES = resource("results", "reference", "reported_notes.csv")
 
 
 def reported(path: Path = REFERENCE) -> pd.DataFrame:
@@ -26,3 +28,9 @@ def reported(path: Path = REFERENCE) -> pd.DataFrame:
 def reported_for(table: int, path: Path = REFERENCE) -> pd.DataFrame:
     frame = reported(path)
     return frame[frame["table"] == table].reset_index(drop=True)
+
+
+def reported_notes(path: Path = NOTES) -> dict[tuple[int, str, str, str], str]:
+    """(table, task, method, metric) -> the footnote its reported cell carries."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return {(int(r.table), r.task, r.method, r.metric): r.note for r in frame.itertuples()}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from tabulate import tabulate
 
 from mer_bench.benchmark.metrics import Scores, score
 from mer_bench.benchmark.store import JobRecord
+from mer_bench.benchmark.uncertainty import Pooled, bootstrap_ci, paired_p_value, subject_mean
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class RunScores:
     per_seed: tuple[Scores, ...]
     classes: tuple[str, ...] = ()
     data: str = ""  # where the inputs came from: synthetic, real, released flows
+    pooled: tuple[Pooled, ...] = ()  # each seed's pooled predictions (for intervals, tests)
 
     def __post_init__(self):
         if not self.data:
@@ -48,6 +51,33 @@ class RunScores:
     def mean_std(self, metric: str) -> tuple[float, float]:
         values = np.array([getattr(s, metric) for s in self.per_seed]) * 100
         return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+    @cached_property
+    def intervals(self) -> dict[str, tuple[float, float]]:
+        """Subject-bootstrap 95% intervals (%) of the seed mean (benchmark/uncertainty.py)."""
+        if not (self.complete and self.pooled):
+            return {}
+        return {m: (100 * low, 100 * high)
+                for m, (low, high) in bootstrap_ci(list(self.pooled)).items()}
+
+    @cached_property
+    def subject_mean(self) -> dict[str, float]:
+        """The mean of per-subject scores (%), which some papers report; never the default."""
+        if not (self.complete and self.pooled):
+            return {}
+        return {m: 100 * v for m, v in subject_mean(list(self.pooled)).items()}
+
+    def p_value(self, reference: "RunScores", metric: str = "uf1") -> float | None:
+        """Paired permutation p of this run against `reference` on the same clips and folds
+        (seeds paired in order); None where they do not share them."""
+        if not (self.complete and reference.complete and self.pooled and reference.pooled):
+            return None
+        count = min(len(self.pooled), len(reference.pooled))
+        try:
+            return paired_p_value(list(self.pooled[:count]), list(reference.pooled[:count]),
+                                  metric)
+        except ValueError:
+            return None
 
 
 def run_scores(records: list[JobRecord], head: str = "final") -> list[RunScores]:
@@ -69,37 +99,50 @@ def run_scores(records: list[JobRecord], head: str = "final") -> list[RunScores]
         first = next(iter(seeds.values()))[0]
         expected = len(first.info["task"]["folds"])
         folds = min(len({r.job.fold for r in rs}) for rs in seeds.values())
-        per_seed = tuple(_pooled(rs, head) for _, rs in sorted(seeds.items())) \
-            if folds == expected else ()
+        complete = folds == expected
+        pooled = tuple(_pooled(rs, head) for _, rs in sorted(seeds.items())) if complete else ()
         synthetic = first.info["task"]["synthetic"]
         data = first.info["task"].get("data", "synthetic" if synthetic else "real")
         row = RunScores(key[0], key[1], key[2], key[3], synthetic, folds, expected,
-                        tuple(sorted(seeds)), per_seed, tuple(first.predictions.classes), data)
+                        tuple(sorted(seeds)), tuple(_scored(p) for p in pooled),
+                        tuple(first.predictions.classes), data, pooled)
         rows.append(row)
         parts = sorted({clip.split("/")[0] for r in seeds[min(seeds)] for clip in
                         r.predictions.clips})
         for dataset in parts if len(parts) > 1 else ():
-            part_scores = tuple(_pooled(rs, head, dataset) for _, rs in sorted(seeds.items())) \
-                if folds == expected else ()
-            rows.append(replace(row, task=f"{row.task}[{dataset}]", per_seed=part_scores))
+            part = tuple(_pooled(rs, head, dataset) for _, rs in sorted(seeds.items())) \
+                if complete else ()
+            rows.append(replace(row, task=f"{row.task}[{dataset}]",
+                                per_seed=tuple(_scored(p) for p in part), pooled=part))
     return rows
 
 
-def _pooled(records: list[JobRecord], head: str, dataset: str | None = None) -> Scores:
-    """Scores of the records' pooled predictions (only `dataset`'s clips, if given)."""
+def _pooled(records: list[JobRecord], head: str, dataset: str | None = None) -> Pooled:
+    """The records' predictions pooled, in fold order (only `dataset`'s clips, if given)."""
+    records = sorted(records, key=lambda r: r.job.fold)
     labels = np.concatenate([r.predictions.labels for r in records])
     predicted = np.concatenate([r.predictions.logits[head].argmax(1) for r in records])
+    subjects = np.array([s for r in records for s in r.predictions.subjects])
     if dataset is not None:
         keep = np.array([c.split("/")[0] == dataset for r in records for c in r.predictions.clips])
-        labels, predicted = labels[keep], predicted[keep]
-    return score(labels, predicted, len(records[0].predictions.classes))
+        labels, predicted, subjects = labels[keep], predicted[keep], subjects[keep]
+    return Pooled(labels, predicted, tuple(subjects), len(records[0].predictions.classes))
 
 
-def format_cell(run: RunScores, metric: str) -> str:
+def _scored(pooled: Pooled) -> Scores:
+    return score(pooled.labels, pooled.predicted, pooled.num_classes)
+
+
+def format_cell(run: RunScores, metric: str, interval: bool = False) -> str:
+    """Mean (± sd over seeds), with its 95% subject-bootstrap interval if asked and known."""
     if not run.complete:
         return f"incomplete ({run.folds}/{run.folds_expected} folds)"
     mean, std = run.mean_std(metric)
-    return f"{mean:.2f} ± {std:.2f}" if len(run.per_seed) > 1 else f"{mean:.2f}"
+    text = f"{mean:.2f} ± {std:.2f}" if len(run.per_seed) > 1 else f"{mean:.2f}"
+    if interval and metric in run.intervals:
+        low, high = run.intervals[metric]
+        text += f" [{low:.1f}, {high:.1f}]"
+    return text
 
 
 def comparison_frame(runs: list[RunScores]) -> pd.DataFrame:
@@ -127,9 +170,13 @@ def tidy_frame(runs: list[RunScores]) -> pd.DataFrame:
         line = {"method": run.method, "task": run.task, "data": run.data, "selection": run.selection, "budget": run.budget,
                 "folds": run.folds, "folds_expected": run.folds_expected,
                 "seeds": " ".join(map(str, run.seeds))}
-        for metric in ("uf1", "uar"):
+        for metric in ("uf1", "uar", "accuracy"):
             mean, std = run.mean_std(metric) if run.complete else (np.nan, np.nan)
             line[f"{metric}_mean"], line[f"{metric}_std"] = mean, std
+            low, high = run.intervals.get(metric, (np.nan, np.nan))
+            line[f"{metric}_ci95_low"], line[f"{metric}_ci95_high"] = low, high
+        for metric in ("uf1", "uar"):  # named apart: never MEGC's pooled score
+            line[f"{metric}_subject_mean"] = run.subject_mean.get(metric, np.nan)
         lines.append(line)
     return pd.DataFrame(lines)
 

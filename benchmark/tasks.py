@@ -132,6 +132,9 @@ class TaskData:
         return Counter((note.action, note.rule) for note in self.notes
                        if note.action != "dropped" and note.clip_key in keys)
 
+    def empty_classes(self) -> list[str]:
+        return [name for name, count in self.class_counts().items() if count == 0]
+
     def class_counts(self) -> dict[str, int]:
         counts = Counter(sample.label for sample in self.samples)
         return {name: counts.get(index, 0) for index, name in enumerate(self.task.classes)}
@@ -252,8 +255,12 @@ def find_member_list(task: Task, data_roots: Mapping[str, Path]) -> Path:
                            annotation_folders(*roots))[0]
 
 
-def load_task(task: Task, data_roots: Mapping[str, Path]) -> TaskData:
-    """Reads every dataset of the task through its adapter (roots by dataset name)."""
+def load_task(task: Task, data_roots: Mapping[str, Path],
+              empty_classes: str = "refuse") -> TaskData:
+    """Reads every dataset of the task through its adapter (roots by dataset name).
+
+    A class with no samples scores 0 and caps UF1 and UAR at (K - 1) / K, so by default such
+    a task refuses (`empty_classes="refuse"`); "keep" reads it anyway, for listing."""
     from mer_bench.datasets import DATASETS
 
     samples, excluded, notes, versions, synthetic = [], [], [], {}, False
@@ -285,8 +292,19 @@ def load_task(task: Task, data_roots: Mapping[str, Path]) -> TaskData:
                 tuple(v for v in served if v in adapter.views)
     if members is not None:
         excluded += members.unmatched()
-    return TaskData(task, samples, excluded, synthetic, versions, notes, "; ".join(origins),
+    data = TaskData(task, samples, excluded, synthetic, versions, notes, "; ".join(origins),
                     served, tuple(root_notes))
+    empty = data.empty_classes()
+    if empty and empty_classes == "refuse":
+        counts = ", ".join(f"{name} {count}" for name, count in data.class_counts().items())
+        classes = len(task.classes)
+        raise DatasetError(
+            f"task {task.name}: class {', '.join(empty)} has no samples in the data read "
+            f"({counts}); a class without samples scores 0 and caps UF1 and UAR at "
+            f"{classes - len(empty)}/{classes}, so the task refuses to run. Give data with "
+            f"such clips (e.g. an annotation sheet that has them), or choose a task without "
+            f"the class")
+    return data
 
 
 TASKS = Registry("task", entry_point_group="mer_bench.tasks", modules=("mer_bench.datasets.tasks",))

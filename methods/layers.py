@@ -47,7 +47,11 @@ class MagnificationEncoder(nn.Module):
 
 
 class Manipulator(nn.Module):
-    """out = B + h(g(B - A) * alpha): amplifies the difference between two encodings."""
+    """out = B + h(g(B - A) * alpha): amplifies the difference between two encodings.
+
+    As the SKD-TSTSAN release has it (a departure from the paper's text, which says g is 3x3
+    and adds to M_a): g is a 7x7 convolution and the result is added to B, the apex's (the
+    target's) encoding."""
 
     def __init__(self, channels: int = 32):
         super().__init__()

@@ -14,6 +14,9 @@ Departures (also in the README):
   sizes for that baseline, this is our reading of "the conv layers then take the raw inputs".
 - Focal-loss class weights come from the fold's training subjects (the release hard-codes
   whole-dataset counts, which include the held-out subject).
+- The magnifier follows the authors' release, not the paper's text: the manipulator's g is a
+  7x7 convolution (the paper says 3x3) and the amplified difference is added to the apex
+  encoding (the paper adds it to M_a); methods/layers.py `Manipulator`.
 - The release's feature-loss mask (entries where either feature > 0) is omitted: features
   are means of ReLU outputs (times positive ECA weights), so both are >= 0 and the masked-out
   entries are those where both are 0, which add nothing to the sum. Same value.

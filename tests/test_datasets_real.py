@@ -56,10 +56,10 @@ def composite(data_root, casme2):
     return data_root
 
 
-def load(name, data_root):
+def load(name, data_root, empty_classes="refuse"):
     config = RunConfig(default_data_root=str(data_root))
     task = TASKS.build(name)
-    return load_task(task, {d: config.root_of(d) for d in task.datasets})
+    return load_task(task, {d: config.root_of(d) for d in task.datasets}, empty_classes)
 
 
 def assert_loso(data, folds):
@@ -202,12 +202,18 @@ def test_casme3_tasks_keep_all_860_clips_and_name_every_repair(casme3, data_root
 
 
 def test_mmew_tasks_from_the_sheet_without_others(data_root):
+    """The only MMEW sheet here has no "others": both tasks refuse to run (an empty class
+    caps UF1 and UAR); read anyway for listing, they show the counts."""
     _tree(data_root, "mmew", trees.build_mmew, trees.MMEW_SHEET)
-    six = load("mmew-6", data_root)
+    for name in ("mmew-6", "mmew-4"):
+        with pytest.raises(DatasetError, match=rf"task {name}: class others has no samples.*"
+                                               r"caps UF1 and UAR at \d/\d, so the task refuses"):
+            load_task(TASKS.build(name), {"mmew": data_root / "mmew"})
+    six = load("mmew-6", data_root, "keep")
     assert six.class_counts() == {"happiness": 36, "surprise": 89, "disgust": 72, "fear": 16,
                                   "sadness": 13, "others": 0}
     assert six.exclusion_counts() == {"emotion 'anger' not in mmew-6": 8}
-    four = load("mmew-4", data_root)
+    four = load("mmew-4", data_root, "keep")
     assert four.class_counts() == {"negative": 109, "positive": 36, "surprise": 89,
                                    "others": 0}
     assert len(four.subjects()) == 30

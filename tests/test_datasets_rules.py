@@ -1,5 +1,6 @@
 """Dirty annotations: every rule an adapter applies is named, counted and carried per task.
 
+Rules only, so tasks are read with `empty_classes="keep"` (a fixture lacks classes).
 The fixtures under tests/fixtures/<dataset>/ are made-up files in each dataset's real format
 (tests/fixtures/make_fixtures.py writes them), one row per rule.
 """
@@ -73,7 +74,7 @@ def test_casme2_dirty_sheet_every_rule_named_and_counted(tmp_path):
     # casme2-5 over the same sheet: every clip is a sample or excluded under a named reason,
     # and the rules applied to the samples travel with the task.
     shutil.copy(sheet, root / "CASME2-coding-20140508.xlsx")
-    data = load_task(TASKS.build("casme2-5"), {"casme2": root})
+    data = load_task(TASKS.build("casme2-5"), {"casme2": root}, "keep")
     assert sorted(s.clip.clip for s in data.samples) == [
         "EP01_11f", "EP02_01f", "EP02_04f", "EP03_02f", "EP04_02"]
     assert data.class_counts() == {"happiness": 1, "surprise": 0, "disgust": 1,
@@ -148,7 +149,7 @@ def test_casme3_shared_videos_zero_frames_and_case(tmp_path):
         "offset before the apex: offset set to the apex": 1,
         "onset or offset is not a frame number": 1}
     shutil.copy(sheet, root / sheet.name)  # found in the root, as shipped
-    data = load_task(TASKS.build("casme3-7"), {"casme3": root})
+    data = load_task(TASKS.build("casme3-7"), {"casme3": root}, "keep")
     assert len(data.samples) == 8  # apex equals onset is kept in CAS(ME)^3 ...
     kept = [n.clip_key for n in data.notes if n.action == "kept"]
     assert sorted(kept) == ["casme3/spNO.2/d_112", "casme3/spNO.2/f_0", "casme3/spNO.3/g_7"]
@@ -161,7 +162,7 @@ def test_mmew_emotion_folders_case_and_duplicates(tmp_path):
     root = folders(tmp_path / "mmew", *(f"Micro_Expression/{e}" for e in
                                         ("happiness", "surprise", "anger", "others", "disgust")))
     shutil.copy(FIXTURES / "mmew" / "MMEW_fixture.csv", root / "MMEW_fixture.csv")
-    data = load_task(TASKS.build("mmew-6"), {"mmew": root})
+    data = load_task(TASKS.build("mmew-6"), {"mmew": root}, "keep")
     samples = {s.clip.clip: s.clip for s in data.samples}
     assert set(samples) == {"S01-01-001", "S01-02-001", "S02-04-001"}
     assert samples["S01-02-001"].frame_path(17) == \
@@ -214,7 +215,7 @@ def test_composite_list_rows_missing_from_a_dataset_and_bad_lists(tmp_path):
     listed = tmp_path / "combined_3class_gt.csv"  # found in the data root's parent
     listed.write_text("casme2,sub01,EP02_01f,1\ncasme2,sub02,EP02_04f,0\n"
                       "casme2,sub03,EP01_01,0\ncasme2,sub09,EP09_09,2\nsamm,6,006_1_2,0\n")
-    data = load_task(TASKS.build("casme2-3"), {"casme2": root})
+    data = load_task(TASKS.build("casme2-3"), {"casme2": root}, "keep")
     assert sorted(s.clip.clip for s in data.samples) == ["EP01_01", "EP02_01f", "EP02_04f"]
     excluded = dict(data.excluded)
     assert excluded["casme2/sub09/EP09_09"] == \
@@ -234,7 +235,7 @@ def test_ckplus_label_files(tmp_path):
     build_ckplus(tmp_path / "ck", labelled=3, unlabelled=2)
     label = next((tmp_path / "ck" / "Emotion").glob("*/*/*_emotion.txt"))
     label.write_text("   0.0000000e+00\n")
-    data = load_task(TASKS.build("ckplus-7"), {"ckplus": tmp_path / "ck"})
+    data = load_task(TASKS.build("ckplus-7"), {"ckplus": tmp_path / "ck"}, "keep")
     assert len(data.samples) == 2 and data.exclusion_counts() == {
         "emotion '0' not in ckplus-7": 1}
     label.write_text("happy\n")
@@ -255,7 +256,8 @@ def write_casme2_sheet(path, rows):
 def test_missing_and_unreadable_frames_drop_only_their_clip(tmp_path):
     root = tmp_path / "casme2"
     rows = [("01", "EP01_01", 1, 3, 5, "happiness"), ("01", "EP01_02", 1, 3, 5, "others"),
-            ("02", "EP02_01", 1, 3, 5, "disgust"), ("02", "EP02_02", 1, 3, 5, "surprise")]
+            ("02", "EP02_01", 1, 3, 5, "disgust"), ("02", "EP02_02", 1, 3, 5, "surprise"),
+            ("02", "EP02_03", 1, 3, 5, "repression")]  # every class: the task reads
     root.mkdir()
     write_casme2_sheet(root / "CASME2-coding-20140508.xlsx", rows)
     for subject, name, *_ in rows:
@@ -267,10 +269,38 @@ def test_missing_and_unreadable_frames_drop_only_their_clip(tmp_path):
     config = RunConfig(results=tmp_path / "results", data_roots=(("casme2", str(root)),),
                        progress=False)
     prepared = prepare_task("casme2-5", config)
-    assert sorted(s.clip.clip for s in prepared.data.samples) == ["EP01_01", "EP02_01"]
+    assert sorted(s.clip.clip for s in prepared.data.samples) == ["EP01_01", "EP02_01",
+                                                                  "EP02_03"]
     excluded = dict(prepared.data.excluded)
     assert excluded["casme2/sub01/EP01_02"].startswith("preprocessing: apex frame 3 missing")
     assert str(root / "sub01/EP01_02/img3.jpg") in excluded["casme2/sub01/EP01_02"]
     assert "offset frame 5 is not a readable image" in excluded["casme2/sub02/EP02_02"]
     assert np.all([key in prepared.bundle_keys for key in
                    ("casme2/sub01/EP01_01", "casme2/sub02/EP02_01")])
+
+
+def test_a_task_with_an_empty_class_refuses_and_lists_with_a_warning(tmp_path, capsys):
+    """A class without samples would score 0 and cap UF1/UAR at 4/5: refused by default;
+    `list tasks` still shows the counts and says it refuses."""
+    from mer_bench.benchmark.cli import main
+
+    root = tmp_path / "casme2"
+    rows = [("01", "EP01_01", 1, 3, 5, "happiness"), ("02", "EP02_01", 1, 3, 5, "disgust"),
+            ("02", "EP02_02", 1, 3, 5, "surprise"), ("01", "EP01_02", 1, 3, 5, "others")]
+    root.mkdir()
+    write_casme2_sheet(root / "CASME2-coding-20140508.xlsx", rows)
+    for subject, name, *_ in rows:
+        for n in (1, 3, 5):
+            put(root / f"sub{subject}" / name / f"img{n}.jpg")
+    with pytest.raises(DatasetError, match=r"task casme2-5: class repression has no samples "
+                                           r".*caps UF1 and UAR at 4/5, so the task refuses"):
+        load_task(TASKS.build("casme2-5"), {"casme2": root})
+    kept = load_task(TASKS.build("casme2-5"), {"casme2": root}, "keep")
+    assert kept.empty_classes() == ["repression"] and len(kept.samples) == 4
+    assert main(["list", "tasks", "--data", f"casme2={root}"]) == 0
+    listed = capsys.readouterr().out
+    assert "REFUSES TO RUN: class repression has no samples" in listed
+    config = RunConfig(results=tmp_path / "results", data_roots=(("casme2", str(root)),),
+                       progress=False)
+    with pytest.raises(DatasetError, match="repression has no samples"):
+        prepare_task("casme2-5", config)

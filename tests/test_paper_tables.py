@@ -17,6 +17,7 @@ from mer_bench.benchmark.paper import paper_grid_names
 from mer_bench.benchmark.paper_tables import PAPER_GRIDS, load_paper_table, render, run_label
 from mer_bench.benchmark.reference import REFERENCE, reported
 from mer_bench.benchmark.tables import RunScores
+from mer_bench.benchmark.uncertainty import Pooled
 
 GOLDEN = Path(__file__).parent / "golden"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference" / "paper_results.csv"
@@ -24,24 +25,29 @@ CLASSES = ("happiness", "surprise", "disgust", "repression", "others")
 
 
 def made_up_run(label: str, spec, grid, index: int, folds: int = 10) -> RunScores:
-    """A complete synthetic run with numbers that depend only on its position."""
-    labels = [i % 5 for i in range(50)]
-    predicted = [(i + index) % 5 if i % 3 == 0 else i % 5 for i in range(50)]
+    """A complete synthetic run with numbers that depend only on its position: 50 clips of
+    10 subjects, every third clip wrong by `index` classes."""
     import numpy as np
 
-    scores = score(np.array(labels), np.array(predicted), 5)
+    labels = np.array([i % 5 for i in range(50)])
+    predicted = np.array([(i + index) % 5 if i % 3 == 0 else i % 5 for i in range(50)])
+    pooled = Pooled(labels, predicted, tuple(f"synthetic/sub{i // 5:02d}" for i in range(50)), 5)
+    scores = score(labels, predicted, 5)
+    complete = folds == 10
     return RunScores(label, grid.tasks[0], spec.selection or grid.selection, spec.budget, True,
-                     folds, 10, (0,), (scores,) if folds == 10 else (), CLASSES)
+                     folds, 10, (0,), (scores,) if complete else (), CLASSES,
+                     pooled=(pooled,) if complete else ())
 
 
 def made_up_runs(name: str) -> dict[str, list[RunScores]]:
-    """Every measured spec of the quick profile run, but the last missing and the first
-    incomplete (when there are three or more), so that every kind of cell shows."""
+    """Every measured spec of the quick profile run, but the last missing and the second
+    incomplete (when there are three or more), so that every kind of cell shows (the first,
+    complete, is the reference of the p-values)."""
     table = load_paper_table(grid_path(name), "quick")
     specs = list(table.grid.methods)
     runs = []
     for index, spec in enumerate(specs[:-1] if len(specs) > 1 else specs):
-        folds = 7 if index == 0 and len(specs) >= 3 else 10
+        folds = 7 if index == 1 and len(specs) >= 3 else 10
         runs.append(made_up_run(run_label(spec, table.grid), spec, table.grid, index, folds))
     heads = {"final": runs}
     if table.key == "7":

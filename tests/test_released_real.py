@@ -224,6 +224,8 @@ def test_score_reproduces_the_papers_stststnet_uf1_from_the_matlab_log(flows, we
     report = scored(rows)
     assert round(report.scores.uf1, 4) == 0.7353
     assert round(report.scores.uar, 4) == 0.7186
+    confusion = np.array(report.scores.confusion)  # what 76.05 is: the mean precision
+    assert round(float(np.mean(np.diag(confusion) / confusion.sum(0))), 4) == 0.7605
     assert not report.label_disagreements and not report.missing and not report.unmatched
     assert set(report.parts) == {"casme2", "samm", "smic"}
     assert round(report.parts["casme2"].uf1, 4) == 0.8382  # STSTNet's paper: 0.8382

@@ -82,3 +82,22 @@ def test_ablation_table_puts_a_check_mark_per_switch_in_table5_order():
     rendered = render_ablation(runs, switches, legends)
     assert "SYNTHETIC" in rendered and "TSM = temporal shift" in rendered
     assert ablation_frame(runs, {}).empty
+
+
+def test_runs_carry_subject_intervals_accuracy_and_paired_p_values_into_the_csv():
+    """From stored records: the interval brackets the pooled score, accuracy and the
+    subject-mean variant are in the tidy CSV, and a run paired with itself has p = 1."""
+    rng = np.random.default_rng(5)
+    labels = {fold: rng.integers(0, 3, 12) for fold in FOLDS}  # the same clips for both
+    records = []
+    for method, skill in (("good", 0.7), ("poor", 0.3)):
+        for fold, y in labels.items():
+            p = np.where(rng.random(12) < skill, y, rng.integers(0, 3, 12))
+            records.append(record(fold, 0, y, p, method=method))
+    good, poor = run_scores(records)
+    line = tidy_frame([good]).iloc[0]
+    assert line.uf1_ci95_low <= line.uf1_mean <= line.uf1_ci95_high
+    assert line.uf1_ci95_low < line.uf1_ci95_high and 0 <= line.accuracy_mean <= 100
+    assert line.uf1_subject_mean == pytest.approx(good.subject_mean["uf1"])
+    assert good.p_value(good) == 1.0 and 0 < poor.p_value(good) <= 1
+    assert good.intervals == run_scores(records)[0].intervals  # seeded: the same again
