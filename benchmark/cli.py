@@ -257,10 +257,11 @@ def command_run(args: argparse.Namespace) -> int:
     every_run = run_scores(list(config.store.records()))
     in_grid = {(job.run_label, job.task, job.selection, job.budget) for job in summary.jobs}
     runs = [r for r in every_run if (r.method, r.task, r.selection, r.budget) in in_grid]
-    paths = write_tables(every_run, config.results / "tables", *method_switches(every_run))
+    switches, legends = method_switches(every_run)  # the runs of this grid among them
+    paths = write_tables(every_run, config.results / "tables", switches, legends)
     print()
     print(render_markdown(runs))
-    ablation = render_ablation(runs, *method_switches(runs))
+    ablation = render_ablation(runs, switches, legends)
     if ablation:
         print(ablation)
     print(f"{summary.ran} jobs run, {summary.already_done} already done, "
@@ -339,8 +340,9 @@ def _describe_task(name: str, config: RunConfig, verbose: bool = False) -> None:
     counts = ", ".join(f"{c} {n}" for c, n in data.class_counts().items())
     kind = "SYNTHETIC" if data.synthetic else data.data_label
     print(f"  {len(data.samples)} samples ({kind}), {len(data.subjects())} subjects: {counts}")
-    if data.empty_classes():
-        print(f"  REFUSES TO RUN: class {', '.join(data.empty_classes())} has no samples")
+    empty = data.empty_classes()
+    if empty:
+        print(f"  REFUSES TO RUN: class {', '.join(empty)} has no samples")
     for note in data.root_notes:
         print(f"  {note}")
     for reason, count in sorted(data.exclusion_counts().items()):

@@ -146,7 +146,7 @@ def check_method(name: str, fold: ContractFold, budget: int = 2) -> list[Check]:
         return checks
     finite = all(np.isfinite(np.asarray(v, dtype=float)).all() for v in logits.values())
     checks.append(Check(name, "finite logits", finite, "" if finite else "NaN or inf"))
-    again = _fit_predict(name, fold, budget, seed=0)
+    again = _fit_predict(name, fold, budget, 0, (train, test))  # the same views, built once
     same = all(np.array_equal(np.asarray(logits[h]), np.asarray(again.get(h))) for h in heads)
     checks.append(Check(name, "the same seed gives the same logits", same,
                         "" if same else "two runs with seed 0 differ: seed every random draw "

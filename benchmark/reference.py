@@ -8,6 +8,7 @@ Columns: table, task (this harness's task name), method (as the paper names it),
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -30,7 +31,9 @@ def reported_for(table: int, path: Path = REFERENCE) -> pd.DataFrame:
     return frame[frame["table"] == table].reset_index(drop=True)
 
 
+@lru_cache(maxsize=None)
 def reported_notes(path: Path = NOTES) -> dict[tuple[int, str, str, str], str]:
-    """(table, task, method, metric) -> the footnote its reported cell carries."""
+    """(table, task, method, metric) -> the footnote its reported cell carries (read once:
+    every table's rows and caption ask)."""
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     return {(int(r.table), r.task, r.method, r.metric): r.note for r in frame.itertuples()}

@@ -98,16 +98,16 @@ def paired_p_value(a: list[Pooled], b: list[Pooled], metric: str = "uf1", draws:
                              "in the same folds")
     subjects, column = _subjects(a), METRICS.index(metric)
     swap = swap_patterns(len(subjects), draws, seed)
-    differences = []
+    differences, observed = [], []
     for x, y in zip(a, b):
         cx, cy = x.confusions(subjects), y.confusions(subjects)
+        total_x, total_y = cx.sum(0), cy.sum(0)
         first = np.einsum("ps,skl->pkl", 1 - swap, cx) + np.einsum("ps,skl->pkl", swap, cy)
-        second = np.einsum("ps,skl->pkl", 1 - swap, cy) + np.einsum("ps,skl->pkl", swap, cx)
+        second = total_x + total_y - first  # each subject's clips are in one or the other
         differences.append(metrics_of(first)[:, column] - metrics_of(second)[:, column])
+        observed.append(metrics_of(total_x)[column] - metrics_of(total_y)[column])
     difference = np.mean(differences, axis=0)
-    observed = abs(float(np.mean([metrics_of(x.confusions(subjects).sum(0))[column]
-                                  - metrics_of(y.confusions(subjects).sum(0))[column]
-                                  for x, y in zip(a, b)])))
+    observed = abs(float(np.mean(observed)))
     extreme = int((np.abs(difference) >= observed - 1e-12).sum())
     exact = 2 ** len(subjects) <= draws
     return extreme / len(swap) if exact else (extreme + 1) / (len(swap) + 1)
@@ -116,5 +116,6 @@ def paired_p_value(a: list[Pooled], b: list[Pooled], metric: str = "uf1", draws:
 def subject_mean(seeds: list[Pooled]) -> dict[str, float]:
     """The mean over subjects of each subject's own scores (averaged over seeds): what some
     papers report instead of MEGC's pooled scores; never the default here."""
-    means = np.mean([metrics_of(s.confusions(_subjects(seeds))).mean(0) for s in seeds], axis=0)
+    subjects = _subjects(seeds)
+    means = np.mean([metrics_of(s.confusions(subjects)).mean(0) for s in seeds], axis=0)
     return {m: float(means[i]) for i, m in enumerate(METRICS)}
