@@ -67,12 +67,10 @@ def fold_groups(jobs: list[Job], size: int | Callable[[Job, object], int]) -> li
     (methods/fold_parallel.py says why); the rest (released weights among them) stay alone."""
     if not callable(size) and size <= 1:
         return [[job] for job in jobs]
-    from mer_bench.methods import METHODS
-
     runs: dict[str, list[Job]] = {}
     method_of, alone = {}, []
     for job in jobs:
-        method = METHODS.build(job.method, **dict(job.options))
+        method = job_method(job)
         if (job.selection == "last" and job.precision == "fp32" and job.weights is None
                 and method.trains_folds_together()):
             run = replace(job, fold="").key
@@ -101,6 +99,13 @@ def execute_group(jobs: list[Job], config: RunConfig) -> list[tuple[Job, str | N
         for job in jobs:
             store.record_failure(job, error)
         return [(job, error) for job in jobs]
+
+
+def job_method(job: Job):
+    """The job's method: its registry entry with the job's options and recipe fields."""
+    from mer_bench.methods import METHODS
+
+    return METHODS.build(job.method, **dict(job.options)).with_recipe(dict(job.recipe))
 
 
 @lru_cache(maxsize=4)
@@ -144,7 +149,6 @@ class _JobData:
 
 
 def _job_data(job: Job, config: RunConfig) -> _JobData:
-    from mer_bench.methods import METHODS
     from mer_bench.methods.base import FitContext, Split
     from mer_bench.methods.training import pick_device
 
@@ -156,7 +160,7 @@ def _job_data(job: Job, config: RunConfig) -> _JobData:
     labels = np.array([s.label for s in samples])
     subjects = [s.clip.subject_key for s in samples]
     fold = fold_of(subjects, job.fold)
-    method = METHODS.build(job.method, **dict(job.options))
+    method = job_method(job)
     views = {name: _view(job.task, name, config) for name in method.views}
 
     def split(indices: np.ndarray, with_labels: bool) -> Split:
@@ -223,6 +227,7 @@ def _checkpoint(job: Job, config: RunConfig, method, device: str) -> Path:
     if expected != prepared.data_digest():
         raise RuntimeError(f"the data of task {job.pretrain} changed after the job was planned")
     pretraining = pretraining_job(job, prepared.data_digest())
+    method = job_method(pretraining)  # the fold's own recipe fields are not the pretraining's
     samples = prepared.data.samples
 
     def train() -> dict:

@@ -1,5 +1,6 @@
 """The paper's figures, drawn from stored runs with matplotlib: the confusion matrices of
-Fig. 5 and the transfer-learning and amplification-factor panels of Fig. 9.
+Fig. 5 and the transfer-learning and amplification-factor panels of Fig. 9 (in UAR, as the
+paper plots them, with its stated transfer gains beside the measured ones).
 
 Every figure says in its title which data its runs read (SYNTHETIC where they are) and leaves
 a run that is missing out, saying so, rather than drawing a zero.
@@ -14,9 +15,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
-from mer_bench.benchmark.paper_tables import (  # noqa: E402
-    MISSING, PaperTable, run_label, run_of, runs_by_key)
+from mer_bench.benchmark.paper_tables import MISSING, PaperTable, run_of, runs_by_key  # noqa: E402
+from mer_bench.benchmark.reference import reported_figure  # noqa: E402
 from mer_bench.benchmark.tables import RunScores  # noqa: E402
 
 
@@ -45,55 +47,91 @@ def confusion_figure(run: RunScores) -> plt.Figure:
     return figure
 
 
-def _uf1(run: RunScores | None) -> float | None:
-    return run.mean_std("uf1")[0] if run and run.complete else None
+def _uar(run: RunScores | None) -> float | None:
+    return run.mean_std("uar")[0] if run and run.complete else None
+
+
+def _alpha(spec) -> float:
+    return dict(spec.options).get("alpha", 2.0)
+
+
+GAIN = "gain with CK+ transfer (points)"
+
+
+def fig9_points(table: PaperTable, runs: list[RunScores],
+                reported: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Fig. 9 as numbers: each measured point (UAR, %) of its two panels, and the transfer
+    gain per task, measured beside the paper's stated one (results/reference/
+    paper_figures.csv). A point no run produced is `missing`, never drawn."""
+    reported = reported_figure(9) if reported is None else reported
+    keyed, grid, rows = runs_by_key(runs), table.grid, []
+    default = next((s for s in grid.methods if s.pretrain and _alpha(s) == 2.0), None)
+    scratch = next((s for s in grid.methods if not s.pretrain and _alpha(s) == 2.0), None)
+    sweep = sorted((s for s in grid.methods if s.pretrain), key=_alpha)
+    for task in grid.tasks:
+        points = [s for s in sweep if s.runs_on(task)]
+        for spec in points if len(points) > 1 else ():
+            rows.append(("amplification", task, f"factor {_alpha(spec):g}, with transfer",
+                         _uar(run_of(keyed, spec, grid, task)), None))
+        if default and scratch and default.runs_on(task) and scratch.runs_on(task):
+            with_, without = (_uar(run_of(keyed, s, grid, task)) for s in (default, scratch))
+            stated = reported[(reported.task == task) & (reported.quantity == GAIN)]
+            rows += [("transfer", task, "with transfer", with_, None),
+                     ("transfer", task, "without transfer", without, None),
+                     ("transfer", task, GAIN,
+                      None if None in (with_, without) else with_ - without,
+                      stated.value.item() if len(stated) else None)]
+    return pd.DataFrame(rows, columns=["panel", "task", "point", "measured UAR",
+                                       "reported (the paper's text)"])
 
 
 def fig9_figure(table: PaperTable, runs: list[RunScores]) -> plt.Figure:
-    """Fig. 9: UF1 against the amplification factor with and without transfer (left), and
-    UF1 per task with and without transfer at the default factor (right)."""
-    keyed = runs_by_key(runs)
-    grid = table.grid
-    figure, (sweep, bars) = plt.subplots(1, 2, figsize=(10, 4))
-    missing = []
+    """Fig. 9 as the paper draws it, in UAR: against the amplification factor (left), and
+    with and without transfer per task with the measured and stated gains (right)."""
+    points = fig9_points(table, runs)
     synthetic = {r.task for r in runs if r.synthetic}
-    for transfer in (False, True):
-        specs = sorted((s for s in grid.methods if bool(s.pretrain) == transfer),
-                       key=lambda s: dict(s.options).get("alpha", 2.0))
-        for task in grid.tasks:
-            points = []
-            for spec in specs:
-                value = _uf1(run_of(keyed, spec, grid, task))
-                if value is None:
-                    missing.append(run_label(spec, grid))
-                else:
-                    points.append((dict(spec.options).get("alpha", 2.0), value))
-            if points:
-                label = f"{task}{' (SYNTHETIC)' if task in synthetic else ''}, " \
-                        f"{'with' if transfer else 'without'} transfer"
-                sweep.plot(*zip(*points), marker="o", label=label)
-    sweep.set_xlabel("amplification factor")
-    sweep.set_ylabel("UF1 (%)")
+    figure, (sweep, bars) = plt.subplots(1, 2, figsize=(10, 4))
+    drawn = points.dropna(subset=["measured UAR"])
+    for task, rows in drawn[drawn.panel == "amplification"].groupby("task", sort=False):
+        factors = [float(p.split()[1].rstrip(",")) for p in rows.point]
+        label = task + (" (SYNTHETIC)" if task in synthetic else "")
+        sweep.plot(factors, rows["measured UAR"], marker="o", label=label)
+    sweep.set_xlabel("amplification factor (with transfer)")
+    sweep.set_ylabel("UAR (%)")
     sweep.set_xticks([1, 2, 3, 4, 5])
-    sweep.legend(fontsize=7)
+    if sweep.get_legend_handles_labels()[0]:
+        sweep.legend(fontsize=7)
+    transfer = points[points.panel == "transfer"]
+    tasks = list(dict.fromkeys(transfer.task))
     width = 0.38
-    for offset, transfer in ((-width / 2, False), (width / 2, True)):
-        spec = next((s for s in grid.methods if bool(s.pretrain) == transfer
-                     and dict(s.options).get("alpha", 2.0) == 2.0), None)
-        heights = [_uf1(run_of(keyed, spec, grid, t)) if spec else None for t in grid.tasks]
-        positions = [i + offset for i, h in enumerate(heights) if h is not None]
-        bars.bar(positions, [h for h in heights if h is not None], width,
-                 label="with transfer" if transfer else "without transfer")
-    bars.set_xticks(range(len(grid.tasks)),
-                    [t + (" (SYNTHETIC)" if t in synthetic else "") for t in grid.tasks])
-    bars.set_ylabel("UF1 (%), amplification factor 2")
-    bars.legend(fontsize=7)
+    for offset, point in ((-width / 2, "without transfer"), (width / 2, "with transfer")):
+        heights = [_value(transfer, t, point) for t in tasks]
+        bars.bar([i + offset for i, h in enumerate(heights) if h is not None],
+                 [h for h in heights if h is not None], width, label=point)
+    for i, task in enumerate(tasks):
+        gain = transfer[(transfer.task == task) & (transfer.point == GAIN)].iloc[0]
+        measured, stated = gain["measured UAR"], gain["reported (the paper's text)"]
+        text = ("measured " + (MISSING if pd.isna(measured) else f"{measured:+.2f}")
+                + ("" if pd.isna(stated) else f"\npaper {stated:+.2f}"))
+        bars.annotate(text, (i, 0), xytext=(0, 4), textcoords="offset points", ha="center",
+                      fontsize=7)
+    bars.set_xticks(range(len(tasks)),
+                    [t + (" (SYNTHETIC)" if t in synthetic else "") for t in tasks])
+    bars.set_ylabel("UAR (%), amplification factor 2")
+    if bars.get_legend_handles_labels()[0]:
+        bars.legend(fontsize=7)
     title = "Fig. 9: amplification factor and transfer learning (SKD-TSTSAN)"
+    missing = points[points.point != GAIN]["measured UAR"].isna().sum()
     if missing:
-        title += f"\n{MISSING}: {len(set(missing))} runs not in the store"
+        title += f"\n{MISSING}: {missing} points have no run in the store"
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     return figure
+
+
+def _value(points: pd.DataFrame, task: str, point: str) -> float | None:
+    value = points[(points.task == task) & (points.point == point)]["measured UAR"].iloc[0]
+    return None if pd.isna(value) else float(value)
 
 
 def save(figure: plt.Figure, path: Path) -> Path:

@@ -36,16 +36,19 @@ class Job:
     # A folder of released per-subject weights, by name: the job evaluates its fold's file
     # without training (benchmark/released_weights.py); its files' digest is in `versions`.
     weights: str | None = None
+    # Training recipe fields the grid sets for this task (e.g. CAS(ME)^3's batch 32).
+    recipe: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self):
         # Order never matters: the same options in any order are the same job.
-        object.__setattr__(self, "options", _frozen(dict(self.options)))
-        object.__setattr__(self, "versions", _frozen(dict(self.versions)))
+        for name in ("options", "versions", "recipe"):
+            object.__setattr__(self, name, _frozen(dict(getattr(self, name))))
 
     def canonical(self) -> str:
         spec = asdict(self)
         spec["options"] = dict(self.options)
         spec["versions"] = dict(self.versions)
+        spec["recipe"] = dict(self.recipe)
         # absent at their defaults: keys of jobs made before these fields stay the same
         if self.domains is None:
             del spec["domains"]
@@ -53,6 +56,8 @@ class Job:
             del spec["precision"]
         if self.weights is None:
             del spec["weights"]
+        if not self.recipe:
+            del spec["recipe"]
         return json.dumps(spec, sort_keys=True, separators=(",", ":"))
 
     @property
@@ -80,6 +85,7 @@ class Job:
             options.append(f"precision={self.precision}")
         if self.weights is not None:
             options.append(f"weights={self.weights}")
+        options += [f"recipe.{k}={v}" for k, v in self.recipe]
         return self.method + (f"[{','.join(options)}]" if options else "")
 
     @classmethod
@@ -87,13 +93,15 @@ class Job:
         spec = json.loads(text)
         spec["options"] = _frozen(spec.get("options"))
         spec["versions"] = _frozen(spec.get("versions"))
+        spec["recipe"] = _frozen(spec.get("recipe"))
         return cls(**spec)
 
 
 @dataclass(frozen=True)
 class MethodSpec:
     """A method of a grid: registry name, options for its factory, its budget; optionally
-    its own selection rule and temporal domains (else the grid's and the run's)."""
+    its own selection rule and temporal domains (else the grid's and the run's), and recipe
+    fields per task (`recipes`: task -> fields, e.g. batch 32 on CAS(ME)^3 only)."""
 
     name: str
     options: tuple[tuple[str, Any], ...] = ()
@@ -103,14 +111,25 @@ class MethodSpec:
     selection: str | None = None
     domains: int | None = None
     weights: str | None = None  # a released weights folder's name (RunConfig.weights_dirs)
+    recipes: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+    only: tuple[str, ...] = ()  # the grid's tasks this method runs on; () means all of them
 
     @classmethod
     def make(cls, name: str, options: dict[str, Any] | None = None, budget: int | None = None,
              pretrain: str | None = None, pretrain_budget: int | None = None,
              selection: str | None = None, domains: int | None = None,
-             weights: str | None = None) -> "MethodSpec":
+             weights: str | None = None, recipes: dict[str, dict[str, Any]] | None = None,
+             only: list[str] | None = None) -> "MethodSpec":
         return cls(name, _frozen(options), budget, pretrain, pretrain_budget, selection, domains,
-                   weights)
+                   weights, tuple(sorted((t, _frozen(f)) for t, f in (recipes or {}).items())),
+                   tuple(only or ()))
+
+    def runs_on(self, task: str) -> bool:
+        return not self.only or task_of(task) in self.only
+
+    def recipe_for(self, task: str) -> tuple[tuple[str, Any], ...]:
+        """The recipe fields this spec sets on `task` (a part `TASK[dataset]` is TASK)."""
+        return dict(self.recipes).get(task_of(task), ())
 
 
 @dataclass(frozen=True)
@@ -138,9 +157,10 @@ class Grid:
                 selection=spec.selection or self.selection, budget=spec.budget,
                 options=spec.options, versions=_frozen(versions[(spec, task)]),
                 pretrain=spec.pretrain, pretrain_budget=spec.pretrain_budget,
-                domains=spec.domains, precision=self.precision, weights=spec.weights)
+                domains=spec.domains, precision=self.precision, weights=spec.weights,
+                recipe=spec.recipe_for(task))
             for spec in self.methods
-            for task in self.runnable_tasks
+            for task in self.runnable_tasks if spec.runs_on(task)
             for seed in (self.seeds[:1] if spec.weights else self.seeds)  # nothing to seed
             for fold in folds[task]
         ]
@@ -154,20 +174,24 @@ def task_of(column: str) -> str:
 GRID_KEYS = {"tasks", "seeds", "selection", "methods", "description", "budget", "profiles",
              "table", "precision"}
 METHOD_KEYS = {"name", "options", "budget", "pretrain", "pretrain_budget", "selection",
-               "domains", "weights"}
+               "domains", "weights", "recipe", "tasks"}
 PROFILE_KEYS = {"tasks", "budget", "pretrain_budget", "seeds", "methods"}
 
 
 def load_grid(path: str | Path, profile: str | None = None,
               precision: str | None = None) -> Grid:
     """A grid from TOML: `tasks`, `seeds`, `selection`, `precision`, a default `budget` and
-    `[[methods]]` (name, options, budget, pretrain, pretrain_budget, selection, domains).
+    `[[methods]]` (name, options, budget, pretrain, pretrain_budget, selection, domains,
+    weights, `recipe`: task -> recipe fields, e.g. `{ casme3-3 = { batch_size = 32 } }`, and
+    `tasks`: the grid's tasks it runs on, if not all).
     `precision`, if given, replaces the grid's.
 
     A `[profiles.NAME]` table rescales the grid, e.g. `quick` for CPU: `tasks` maps each task
     (and pretraining task) to a stand-in, `budget` / `pretrain_budget` cap the budgets,
     `seeds` replaces the seeds, `methods` (a list of method tables) replaces the methods (e.g.
-    only those a source without frames can feed).
+    only those a source without frames can feed). A task's recipe fields do not follow it to
+    its stand-in (they were set for that dataset), and methods a profile makes identical (its
+    budget cap equal to a budget-matched row's) are one.
     """
     raw = grid_toml(path)
     try:
@@ -180,13 +204,19 @@ def load_grid(path: str | Path, profile: str | None = None,
                 raise ValueError(f"grid {path}: method {m.get('name')!r}: unknown keys "
                                  f"{sorted(unknown)}")
             m.setdefault("budget", default_budget)
+            for key, what in (("recipe", "recipe for"), ("tasks", "tasks")):
+                stray = set(m.get(key, ())) - {task_of(t) for t in raw["tasks"]}
+                if stray:
+                    raise ValueError(f"grid {path}: method {m['name']!r}: {what} "
+                                     f"{sorted(stray)}, not tasks of the grid {raw['tasks']}")
         tasks, seeds = list(raw["tasks"]), list(raw.get("seeds", [0]))
         if profile is not None:
             tasks, seeds = _apply_profile(path, raw, profile, methods, tasks, seeds)
-        specs = tuple(MethodSpec.make(m["name"], m.get("options"), m.get("budget"),
-                                      m.get("pretrain"), m.get("pretrain_budget"),
-                                      m.get("selection"), m.get("domains"), m.get("weights"))
-                      for m in methods)
+        specs = tuple(dict.fromkeys(
+            MethodSpec.make(m["name"], m.get("options"), m.get("budget"), m.get("pretrain"),
+                            m.get("pretrain_budget"), m.get("selection"), m.get("domains"),
+                            m.get("weights"), m.get("recipe"), m.get("tasks"))
+            for m in methods))
         return Grid(specs, tuple(dict.fromkeys(tasks)), tuple(seeds),
                     raw.get("selection", "last"), raw.get("description", ""),
                     precision or raw.get("precision", "fp32"))
@@ -220,4 +250,7 @@ def _apply_profile(path, raw: dict, profile: str, methods: list[dict], tasks: li
                 m[key] = cap if m.get(key) is None else min(m[key], cap)
         if m.get("pretrain"):
             m["pretrain"] = stand_in.get(m["pretrain"], m["pretrain"])
+        m["recipe"] = {t: f for t, f in m.get("recipe", {}).items() if stand_in.get(t, t) == t}
+        if m.get("tasks"):
+            m["tasks"] = list(dict.fromkeys(stand_in.get(t, t) for t in m["tasks"]))
     return [stand_in.get(t, t) for t in tasks], list(settings.get("seeds", seeds))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mer_bench.benchmark.figures import confusion_figure, fig9_figure, save
+from mer_bench.benchmark.figures import confusion_figure, fig9_figure, fig9_points, save
 from mer_bench.benchmark.paper_tables import (
     PAPER_GRIDS,
     PaperTable,
@@ -45,8 +45,11 @@ def write_paper(names: tuple[str, ...], grid_paths: dict[str, Path], records: li
     for name in names:
         table = load_paper_table(grid_paths[name], profile, precision)
         if name in FIGURE_GRIDS:
-            written.append(save(fig9_figure(table, runs_by_head.get("final", [])),
-                                folder / f"{name}.png"))
+            runs = runs_by_head.get("final", [])
+            written.append(save(fig9_figure(table, runs), folder / f"{name}.png"))
+            numbers = folder / f"{name}.csv"
+            numbers.write_text(fig9_points(table, runs).to_csv(index=False))
+            written.append(numbers)
             continue
         for fmt, extension in FORMATS.items():
             path = folder / f"{name}.{extension}"

@@ -10,7 +10,7 @@ real dataset's name, and never shows a number that no run produced.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +26,7 @@ HEADS = {"ac1": "classifier=1/3", "ac2": "classifier=2/3", "final": "classifier=
 NOT_APPLICABLE = "—"
 MISSING = "missing"
 REFERENCE_ROW = "ref"  # the row the others' p-values are against
+ORACLE_GAP = "oracle − last"  # the honesty table's row of what test-label selection adds
 FOOTNOTE = " †"  # a reported number computed otherwise than the table says (reported_notes)
 
 
@@ -50,10 +51,12 @@ def load_paper_table(path: str | Path, profile: str | None = None,
                       load_grid(path, profile, precision))
 
 
-def run_label(spec: MethodSpec, grid: Grid) -> str:
+def run_label(spec: MethodSpec, grid: Grid, task: str = "") -> str:
+    """The label of the spec's runs (on `task`, with the recipe fields it sets there)."""
     return Job(spec.name, "", "", options=spec.options, pretrain=spec.pretrain,
                pretrain_budget=spec.pretrain_budget, domains=spec.domains,
-               precision=grid.precision, weights=spec.weights).run_label
+               precision=grid.precision, weights=spec.weights,
+               recipe=spec.recipe_for(task)).run_label
 
 
 def setting_of(spec: MethodSpec, kind: str, grid: Grid) -> str:
@@ -87,27 +90,57 @@ def runs_by_key(runs: list[RunScores]) -> dict[tuple, RunScores]:
 def run_of(runs: dict[tuple, RunScores], spec: MethodSpec, grid: Grid,
            task: str) -> RunScores | None:
     """The stored run of a grid's method spec on a task (from `runs_by_key`), if any."""
-    return runs.get((run_label(spec, grid), task, spec.selection or grid.selection, spec.budget))
+    return runs.get((run_label(spec, grid, task), task, spec.selection or grid.selection,
+                     spec.budget))
 
 
-def _measured_cells(runs: dict[tuple, RunScores], spec: MethodSpec, grid: Grid,
-                    columns: tuple[str, ...]) -> dict[str, tuple[str, str, str, str]]:
+def reference_spec(table: PaperTable, spec: MethodSpec) -> MethodSpec:
+    """The row `spec`'s p-values are against: the table's first method; in the honesty table,
+    the same method under `last` (what selecting otherwise adds to it)."""
+    if table.key == "honesty":
+        own = replace(spec, selection="last")
+        if own in table.grid.methods:
+            return own
+    return table.grid.methods[0]
+
+
+def _p_cell(run: RunScores, reference: RunScores | None) -> str:
+    value = run.p_value(reference) if reference else None
+    return NOT_APPLICABLE if value is None else f"{value:.3f}"
+
+
+def _measured_cells(runs: dict[tuple, RunScores], spec: MethodSpec, table: PaperTable,
+                    ) -> dict[str, tuple[str, str, str, str]]:
     """Per task: UF1 and UAR with their 95% intervals, accuracy, and the paired p of UF1
-    against the table's reference row (its first method) on the same folds."""
-    cells = {}
-    for task in columns:
+    against the row's reference (`reference_spec`) on the same folds."""
+    grid, against, cells = table.grid, reference_spec(table, spec), {}
+    for task in table.columns:
         run = run_of(runs, spec, grid, task)
-        if not run:
+        if not spec.runs_on(task):
+            cells[task] = (NOT_APPLICABLE,) * 4
+        elif not run:
             cells[task] = (MISSING,) * 4
             continue
-        reference = run_of(runs, grid.methods[0], grid, task)
-        if spec == grid.methods[0]:
-            p = REFERENCE_ROW
-        else:
-            value = run.p_value(reference) if reference else None
-            p = NOT_APPLICABLE if value is None else f"{value:.3f}"
+        p = REFERENCE_ROW if spec == against else _p_cell(run, run_of(runs, against, grid, task))
         cells[task] = (format_cell(run, "uf1", interval=True),
                        format_cell(run, "uar", interval=True), format_cell(run, "accuracy"), p)
+    return cells
+
+
+def _gap_cells(runs: dict[tuple, RunScores], oracle: MethodSpec, table: PaperTable,
+               ) -> dict[str, tuple[str, str, str, str]]:
+    """Per task: what the oracle rule adds over `last` for one method (UF1, UAR, accuracy,
+    percentage points, seed means) and the paired p of the two."""
+    grid, cells = table.grid, {}
+    last = replace(oracle, selection="last")
+    for task in table.columns:
+        runs_of = [run_of(runs, s, grid, task) for s in (oracle, last)]
+        if not all(r and r.complete for r in runs_of):
+            cells[task] = (MISSING,) * 4
+            continue
+        gains = [f"{runs_of[0].mean_std(m)[0] - runs_of[1].mean_std(m)[0]:+.2f}"
+                 for m in ("uf1", "uar", "accuracy")]
+        cells[task] = (*gains, _p_cell(*runs_of))
     return cells
 
 
@@ -117,8 +150,10 @@ def _protocol(spec: MethodSpec, grid: Grid) -> str:
     method = _method(spec)
     parts = [f"selection {spec.selection or grid.selection}", f"seeds {len(grid.seeds)}",
              method.budget_text(spec.budget)]
-    if spec.pretrain:
-        parts.append(f"from {spec.pretrain} ({spec.pretrain_budget} it)")
+    parts += [", ".join(f"{k} {v}" for k, v in fields) + f" on {task}"
+              for task, fields in spec.recipes]
+    parts.append(f"from {spec.pretrain} ({spec.pretrain_budget} it)" if spec.pretrain
+                 else "no transfer")
     if grid.precision != "fp32":
         parts.append(grid.precision)
     return ", ".join(parts)
@@ -153,14 +188,18 @@ def _reported_rows(table: PaperTable, reference: pd.DataFrame) -> list[dict]:
 def _measured_rows(table: PaperTable, runs_by_head: dict[str, dict[tuple, RunScores]]) -> list:
     grid, rows = table.grid, []
     for spec in grid.methods:
-        name = _method(spec).paper_name or spec.name
+        name = f"{_method(spec).paper_name or spec.name} ({run_label(spec, grid)})"
         heads = HEADS if table.key == "7" else {"final": ""}
         for head, head_setting in heads.items():
-            rows.append({"method": f"{name} ({run_label(spec, grid)})",
+            rows.append({"method": name,
                          "setting": head_setting or setting_of(spec, table.key, grid),
                          "source": "measured", "protocol": _protocol(spec, grid),
-                         "cells": _measured_cells(runs_by_head.get(head, {}), spec, grid,
-                                                  table.columns)})
+                         "cells": _measured_cells(runs_by_head.get(head, {}), spec, table)})
+        if (table.key == "honesty" and spec.selection == "oracle"
+                and replace(spec, selection="last") in grid.methods):
+            rows.append({"method": name, "setting": ORACLE_GAP, "source": "measured",
+                         "protocol": "oracle row less last row (same seeds, same folds)",
+                         "cells": _gap_cells(runs_by_head.get("final", {}), spec, table)})
     return rows
 
 
@@ -209,11 +248,15 @@ def caption(table: PaperTable, runs: list[RunScores]) -> list[str]:
              "Reported: the paper's numbers (results/reference/paper_results.csv). Measured: "
              "this harness's runs, UF1 / UAR (%) pooled over LOSO folds, mean ± sd over seeds, "
              "[95% interval: subjects resampled, 1000 draws]; ACC: accuracy; p: paired "
-             f"permutation test of UF1 (subjects swapped) against the '{REFERENCE_ROW}' row, the "
-             f"table's first method, on the same folds; '{MISSING}': not run yet; "
+             f"permutation test of UF1 (subjects swapped) against the '{REFERENCE_ROW}' row ("
+             + ("each method's own `last` row" if table.key == "honesty" else
+                "the table's first method") + f") on the same folds; '{MISSING}': not run yet; "
              f"'{NOT_APPLICABLE}': no such number.",
              "Selection `last`: the model after the budget; `val`: best epoch on held-out "
              "training subjects; `oracle`: best epoch on the test subject (reads test labels)."]
+    if table.key == "honesty":
+        lines.append(f"'{ORACLE_GAP}': what selecting on the test subject adds to each method "
+                     "(percentage points of the seed means; p: its oracle row against its last).")
     lines += [f"†{method}, {task} {metric.upper()}: {note}"
               for (number, task, method, metric), note in reported_notes().items()
               if str(number) == table.key and task in table.columns]

@@ -80,9 +80,12 @@ def plan(grid: Grid, config: RunConfig) -> tuple[list[Job], dict[str, PreparedTa
     for spec in grid.methods:
         settings = config.with_domains(spec.domains).preprocess
         method = METHODS.build(spec.name, **dict(spec.options))
-        for name in grid.runnable_tasks:
+        for name in filter(spec.runs_on, grid.runnable_tasks):
             task = prepared_task(name, spec.domains)
             _check_spec(spec, method, name, task.data, spec.selection or grid.selection)
+            # recipe fields the method cannot take fail here, before any work
+            METHODS.build(spec.name, **dict(spec.options)).with_recipe(
+                dict(spec.recipe_for(name)))
             versions[(spec, name)] = {
                 "method": method_version(spec.name),
                 "views": ",".join(f"{v}:{view_version(v)}" for v in method.views),

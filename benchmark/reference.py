@@ -18,6 +18,8 @@ from mer_bench import resource
 REFERENCE = resource("results", "reference", "paper_results.csv")
 # Reported numbers that were computed otherwise than their table says, with the evidence.
 NOTES = resource("results", "reference", "reported_notes.csv")
+# Numbers the paper states of its figures (Fig. 9's transfer gains), with where it says them.
+FIGURES = resource("results", "reference", "paper_figures.csv")
 
 
 def reported(path: Path = REFERENCE) -> pd.DataFrame:
@@ -37,3 +39,9 @@ def reported_notes(path: Path = NOTES) -> dict[tuple[int, str, str, str], str]:
     every table's rows and caption ask)."""
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     return {(int(r.table), r.task, r.method, r.metric): r.note for r in frame.itertuples()}
+
+
+def reported_figure(figure: int, path: Path = FIGURES) -> pd.DataFrame:
+    """The paper's stated numbers of one figure: panel, task, metric, quantity, value, source."""
+    frame = pd.read_csv(path, keep_default_na=False)
+    return frame[frame["figure"] == figure].reset_index(drop=True)

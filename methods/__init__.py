@@ -20,6 +20,7 @@ register("ststnet.paper", "mer_bench.methods.ststnet:STSTNet", form="paper")
 register("tscnn", "mer_bench.methods.tscnn:TSCNN")
 register("off_apexnet", "mer_bench.methods.off_apexnet:OFFApexNet")
 register("htnet", "mer_bench.methods.htnet:HTNet")
+register("htnet.release", "mer_bench.methods.htnet:HTNet", schedule="release")  # its main_HTNet.py
 register("lbp_top_svm", "mer_bench.methods.lbp_top:LBPTOPSVM")
 register("timm_apex", "mer_bench.methods.timm_apex:TimmApexCNN", model="resnet18")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -94,6 +95,14 @@ class Method(ABC):
     def budget_text(self, budget: int | None) -> str:
         """The training budget a table states for this method ("budget default" if None)."""
         return f"budget {budget if budget is not None else 'default'}"
+
+    def with_recipe(self, fields: dict[str, Any]) -> "Method":
+        """This method with training recipe fields a grid sets for one task (the paper's
+        batch 32 on CAS(ME)^3); a method without a recipe refuses any."""
+        if fields:
+            raise ValueError(f"{type(self).__name__} has no training recipe to set "
+                             f"{sorted(fields)} on")
+        return self
 
     def pretrain(self, train: Split, context: FitContext) -> dict:
         """Trains on a whole pretraining task; returns the state to start folds from."""

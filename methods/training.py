@@ -16,7 +16,7 @@ torch.compile of the training step.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Callable, Iterator
 
@@ -54,6 +54,10 @@ class Recipe:
         if self.epochs is None:
             return self.iterations
         return self.epochs * -(-samples // self.batch_size)
+
+
+# What a grid may set per task (the budget is set apart, as `budget`).
+TASK_RECIPE_FIELDS = {"batch_size", "lr", "weight_decay"}
 
 
 def pick_device(requested: str | None = None) -> torch.device:
@@ -189,13 +193,24 @@ class TorchMethod(Method):
     def build_model(self, num_classes: int) -> nn.Module:
         raise NotImplementedError
 
+    def with_recipe(self, fields: dict) -> "TorchMethod":
+        unknown = set(fields) - TASK_RECIPE_FIELDS
+        if unknown:
+            raise ValueError(f"{type(self).__name__}: recipe fields {sorted(unknown)} cannot be "
+                             f"set per task; these can: {sorted(TASK_RECIPE_FIELDS)}")
+        if fields:
+            self.recipe = replace(self.recipe, **fields)
+        return self
+
     def budget_text(self, budget: int | None) -> str:
         recipe = self.recipe
         if budget is None and recipe.epochs is not None:
             return (f"{recipe.epochs} epochs in order, batch {recipe.batch_size}, lr "
                     f"{recipe.lr:.0e}" + ("" if recipe.class_weighted else ", unweighted CE"))
         steps = budget if budget is not None else recipe.iterations
-        return f"{steps} iterations, batch {recipe.batch_size}, lr {recipe.lr:.0e}"
+        return (f"{steps} iterations, batch {recipe.batch_size}, lr {recipe.lr:.0e}"
+                + (", in order" if recipe.epochs is not None else "")
+                + ("" if recipe.class_weighted else ", unweighted CE"))
 
     def configure(self, speed: Speed) -> None:
         """Takes a job's speed settings (a method instance serves one job)."""

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from mer_bench.benchmark.cli import grid_path, main
-from mer_bench.benchmark.figures import confusion_figure, fig9_figure, save
+from mer_bench.benchmark.figures import confusion_figure, fig9_figure, fig9_points, save
 from mer_bench.benchmark.metrics import score
 from mer_bench.benchmark.paper import paper_grid_names
 from mer_bench.benchmark.paper_tables import PAPER_GRIDS, load_paper_table, render, run_label
@@ -108,10 +108,25 @@ def test_tables_command_writes_every_paper_table_and_figure_from_an_empty_store(
                  "--results", str(tmp_path)]) == 0
     folder = tmp_path / "tables" / "paper-quick"
     for name in paper_grid_names("paper"):
-        extensions = ["png"] if name == "fig9" else ["md", "tex", "csv"]
+        extensions = ["png", "csv"] if name == "fig9" else ["md", "tex", "csv"]
         assert all((folder / f"{name}.{e}").stat().st_size > 0 for e in extensions)
     table5 = (folder / "table5.md").read_text()
     assert "missing" in table5 and "77.49" in table5 and "0.00" not in table5
+
+
+def test_fig9_puts_the_papers_stated_transfer_gains_beside_the_measured_ones():
+    table = load_paper_table(grid_path("fig9"))  # paper scale: casme2-5 is tasks[0]
+    runs = [made_up_run(run_label(s, table.grid), s, table.grid, i)
+            for i, s in enumerate(table.grid.methods[:2])]  # with and without transfer
+    points = fig9_points(table, runs)
+    gains = points[points.point == "gain with CK+ transfer (points)"].set_index("task")
+    assert list(gains.index) == ["casme2-5", "samm-3"]  # the paper's transfer panel
+    with_, without = (r.mean_std("uar")[0] for r in runs)
+    assert gains.loc["casme2-5", "measured UAR"] == pytest.approx(with_ - without)
+    assert list(gains["reported (the paper's text)"]) == [1.86, 8.89]
+    assert pd.isna(gains.loc["samm-3", "measured UAR"])  # no run there: missing, not drawn
+    sweep = points[points.panel == "amplification"]
+    assert set(sweep.task) == {"samm-3", "mmew-6"} and len(sweep) == 10
 
 
 def test_figures_draw_confusion_matrices_and_the_fig9_panels(tmp_path):
@@ -120,3 +135,22 @@ def test_figures_draw_confusion_matrices_and_the_fig9_panels(tmp_path):
             for i, s in enumerate(table.grid.methods)]
     assert save(fig9_figure(table, runs), tmp_path / "fig9.png").stat().st_size > 10_000
     assert save(confusion_figure(runs[0]), tmp_path / "fig5.png").stat().st_size > 10_000
+
+
+def test_the_honesty_table_prints_what_the_oracle_adds_to_each_method():
+    table = load_paper_table(grid_path("honesty"), "quick")
+    runs = [made_up_run(run_label(s, table.grid), s, table.grid, i)
+            for i, s in enumerate(table.grid.methods)]
+    frame = pd.read_csv(pd.io.common.StringIO(render(table, {"final": runs}, "csv")),
+                        keep_default_na=False)
+    column = "synthetic-5 (SYNTHETIC)"
+    for spec in {s.name: s for s in table.grid.methods}.values():
+        mine = {r.selection: r for r in runs if r.method == run_label(spec, table.grid)}
+        rows = frame[frame.method.str.endswith(f"({run_label(spec, table.grid)})")]
+        gap = rows[rows.setting == "oracle − last"]
+        expected = mine["oracle"].mean_std("uf1")[0] - mine["last"].mean_std("uf1")[0]
+        assert float(gap[f"{column} UF1"].item()) == pytest.approx(expected, abs=0.006)
+        own_p = f"{mine['oracle'].p_value(mine['last']):.3f}"
+        assert gap[f"{column} p"].item() == own_p
+        assert rows[rows.setting == "selection=oracle"][f"{column} p"].item() == own_p
+        assert rows[rows.setting == "selection=last"][f"{column} p"].item() == "ref"
