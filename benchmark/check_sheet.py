@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from mer_bench.benchmark.config import RunConfig
-from mer_bench.benchmark.tasks import TASKS, Sample, TaskData, load_task
+from mer_bench.benchmark.tasks import Sample, TaskData, build_task, load_task
 from mer_bench.datasets.preprocess import prepare_clips
 
 COLUMN_IN = 1.7  # inches per column
@@ -187,7 +187,7 @@ def make_check_sheet(task: str, config: RunConfig, per_class: int | None = None,
     from mer_bench.methods import FLAGSHIP, METHODS
 
     shown_method = METHODS.build(method or FLAGSHIP)
-    spec = TASKS.build(task)
+    spec = build_task(task)
     data = load_task(spec, {d: config.root_of(d) for d in spec.datasets})
     if per_class is None:
         per_class = 1 if subject is None else 0

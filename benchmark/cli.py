@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     tables.add_argument("--grid", help="a paper grid (table1..table7, honesty, fig9) or paper "
                                        "(all): its tables as the paper lays them out")
     tables.add_argument("--profile", help="the profile the grid was run under (e.g. quick)")
+    tables.add_argument("--diff", nargs=2, metavar=("A", "B"),
+                        help="with --grid TABLE: how two rows' protocols differ (a row's number "
+                             "in the table, from 1, or a unique part of its method and setting)")
     listing = commands.add_parser("list", parents=[common], help="list methods, tasks or datasets")
     listing.add_argument("what", choices=["methods", "tasks", "datasets"])
     listing.add_argument("--verbose", "-v", action="store_true",
@@ -281,6 +284,8 @@ def _is_paper_grid(name: str) -> bool:
 
 def command_tables(args: argparse.Namespace) -> int:
     config = _config(args)
+    if args.diff:
+        return _diff_rows(args, config)
     if args.grid:
         return _paper_tables(args, config)
     runs = run_scores(list(config.store.records()))
@@ -290,6 +295,23 @@ def command_tables(args: argparse.Namespace) -> int:
     if switches:
         print(render_ablation(runs, switches, legends))
     print(f"written: {', '.join(map(str, paths))}")
+    return 0
+
+
+def _diff_rows(args: argparse.Namespace, config: RunConfig) -> int:
+    from mer_bench.benchmark.paper import diff_rows
+
+    if not args.grid:
+        print("tables --diff compares two rows of one paper table: give --grid too",
+              file=sys.stderr)
+        return 2
+    try:
+        lines = diff_rows(args.grid, grid_path(args.grid), list(config.store.records()),
+                          *args.diff, args.profile, args.precision)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
+    print("\n".join(lines))
     return 0
 
 
@@ -328,9 +350,9 @@ def command_list(args: argparse.Namespace) -> int:
 
 
 def _describe_task(name: str, config: RunConfig, verbose: bool = False) -> None:
-    from mer_bench.benchmark.tasks import TASKS, load_task
+    from mer_bench.benchmark.tasks import DROP_EMPTY, build_task, load_task
 
-    task = TASKS.build(name)
+    task = build_task(name)
     print(f"{name}: {task.description}")
     try:
         data = load_task(task, {d: config.root_of(d) for d in task.datasets}, "keep")
@@ -342,7 +364,8 @@ def _describe_task(name: str, config: RunConfig, verbose: bool = False) -> None:
     print(f"  {len(data.samples)} samples ({kind}), {len(data.subjects())} subjects: {counts}")
     empty = data.empty_classes()
     if empty:
-        print(f"  REFUSES TO RUN: class {', '.join(empty)} has no samples")
+        print(f"  REFUSES TO RUN: class {', '.join(empty)} has no samples (run it as "
+              f"{name}{DROP_EMPTY} to drop the class, labelled so)")
     for note in data.root_notes:
         print(f"  {note}")
     for reason, count in sorted(data.exclusion_counts().items()):
@@ -384,10 +407,10 @@ def command_prepare(args: argparse.Namespace) -> int:
 
 def command_score(args: argparse.Namespace) -> int:
     from mer_bench.benchmark.scoring import score_file
-    from mer_bench.benchmark.tasks import TASKS, load_task
+    from mer_bench.benchmark.tasks import build_task, load_task
 
     config = _config(args)
-    task = TASKS.build(args.task)
+    task = build_task(args.task)
     data = load_task(task, {d: config.root_of(d) for d in task.datasets})
     report = score_file(args.predictions, data)
     print("\n".join(report.lines()))

@@ -32,7 +32,8 @@ def write_result(job: Job, data, logits: dict, elapsed: float, store: Store,
         "speed": asdict(data.context.speed),
         "task": {"folds": data.prepared.data.subjects(), "synthetic": data.prepared.data.synthetic,
                  "data": data.prepared.data.data_label,
-                 "samples": len(samples), "excluded": len(data.prepared.data.excluded)},
+                 "samples": len(samples), "excluded": len(data.prepared.data.excluded),
+                 **provenance(data.prepared.data)},
         "environment": describe(data.context.device),
         "finished": time.time(),
     }
@@ -46,3 +47,14 @@ def _check_logits(logits: dict, rows: int, classes: int, job: Job) -> None:
         if np.shape(values) != (rows, classes):
             raise ValueError(f"method {job.method} head {head!r}: logits of shape "
                              f"{np.shape(values)}, expected ({rows}, {classes})")
+
+
+def provenance(data) -> dict:
+    """What a protocol card needs of the task's data as read (benchmark/protocol_cards.py)."""
+    facts = {"class_counts": data.class_counts(),
+             "exclusions": dict(sorted(data.exclusion_counts().items()))}
+    if data.source:
+        facts["source"] = data.source
+    if data.dropped_classes:
+        facts["dropped_classes"] = list(data.dropped_classes)
+    return facts

@@ -44,6 +44,7 @@ def write_paper(names: tuple[str, ...], grid_paths: dict[str, Path], records: li
     written, shown = [], []
     for name in names:
         table = load_paper_table(grid_paths[name], profile, precision)
+        name = Path(name).stem  # a grid given by its path is written under its file's name
         if name in FIGURE_GRIDS:
             runs = runs_by_head.get("final", [])
             written.append(save(fig9_figure(table, runs), folder / f"{name}.png"))
@@ -80,3 +81,22 @@ def _confusions(table: PaperTable, runs: list[RunScores], folder: Path,
                 paths.append(save(confusion_figure(run), path))
                 done.add(path)
     return paths
+
+
+def diff_rows(name: str, grid_file: Path, records: list[JobRecord], a: str, b: str,
+              profile: str | None = None, precision: str | None = None) -> list[str]:
+    """How the protocols of two rows of one paper table differ (rows by number or name)."""
+    import json
+
+    from mer_bench.benchmark.paper_tables import CARD, table_frame
+    from mer_bench.benchmark.protocol_cards import diff, find_card
+
+    if name in FIGURE_GRIDS or name == "paper":
+        raise ValueError(f"--diff compares two rows of one table: give --grid table1..table7 "
+                         f"or honesty, not {name}")
+    table = load_paper_table(grid_file, profile, precision)
+    cards = [json.loads(text) for text in table_frame(table, scored_heads(records))[CARD]]
+    first, second = find_card(cards, a), find_card(cards, b)
+    lines = diff(first, second)
+    head = f"{first['row']}  |  {second['row']}"
+    return [head] + (lines or ["their protocols are the same"])

@@ -10,6 +10,7 @@ real dataset's name, and never shows a number that no run produced.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -17,6 +18,8 @@ import pandas as pd
 from tabulate import tabulate
 
 from mer_bench.benchmark.jobs import Grid, Job, MethodSpec, grid_toml, load_grid
+from mer_bench.benchmark.protocol_cards import (
+    card_text, latex_cards, measured_card, reported_card)
 from mer_bench.benchmark.reference import reported, reported_notes
 from mer_bench.benchmark.tables import RunScores, format_cell, released_note, synthetic_note
 from mer_bench.datasets.preprocess import PreprocessSettings
@@ -27,6 +30,7 @@ NOT_APPLICABLE = "—"
 MISSING = "missing"
 REFERENCE_ROW = "ref"  # the row the others' p-values are against
 ORACLE_GAP = "oracle − last"  # the honesty table's row of what test-label selection adds
+CARD = "protocol card"  # the column of each row's card (CSV; LaTeX prints them under the table)
 FOOTNOTE = " †"  # a reported number computed otherwise than the table says (reported_notes)
 
 
@@ -159,6 +163,27 @@ def _protocol(spec: MethodSpec, grid: Grid) -> str:
     return ", ".join(parts)
 
 
+def _settings(spec: MethodSpec, grid: Grid) -> dict:
+    """A measured row's run settings, for its protocol card."""
+    if spec.weights:
+        return {"weights": f"released {spec.weights}, one file per held-out subject; nothing "
+                           "trained", "seeds": [grid.seeds[0]]}
+    return {"selection": spec.selection or grid.selection, "seeds": list(grid.seeds),
+            "budget": _method(spec).budget_text(spec.budget),
+            "transfer": (f"from {spec.pretrain} ({spec.pretrain_budget} iterations)"
+                         if spec.pretrain else "none"),
+            "recipe per task": {t: dict(f) for t, f in spec.recipes},
+            "precision": grid.precision, "options": dict(spec.options)}
+
+
+def _card(spec: MethodSpec, table: PaperTable, label: str,
+          runs: dict[tuple, RunScores]) -> dict:
+    grid = table.grid
+    return measured_card(label, _settings(spec, grid),
+                         {t: run_of(runs, spec, grid, t) for t in table.columns
+                          if spec.runs_on(t)})
+
+
 def _reported_rows(table: PaperTable, reference: pd.DataFrame) -> list[dict]:
     """One row per (method, setting) of the paper's table, its numbers under its tasks."""
     if table.key == "honesty":  # the flagship as reported in Tables 1-4 for these tasks
@@ -177,7 +202,7 @@ def _reported_rows(table: PaperTable, reference: pd.DataFrame) -> list[dict]:
     for line in rows.itertuples():
         row = out.setdefault((line.method, line.setting), {
             "method": line.method, "setting": line.setting, "source": "reported",
-            "protocol": "the paper", "cells": {}})
+            "protocol": "the paper", "cells": {}, "card": reported_card(line.method)})
         marked = [f"{getattr(line, metric):.2f}"
                   + (FOOTNOTE if (line.table, line.task, line.method, metric) in notes else "")
                   for metric in ("uf1", "uar")]
@@ -191,21 +216,26 @@ def _measured_rows(table: PaperTable, runs_by_head: dict[str, dict[tuple, RunSco
         name = f"{_method(spec).paper_name or spec.name} ({run_label(spec, grid)})"
         heads = HEADS if table.key == "7" else {"final": ""}
         for head, head_setting in heads.items():
-            rows.append({"method": name,
-                         "setting": head_setting or setting_of(spec, table.key, grid),
-                         "source": "measured", "protocol": _protocol(spec, grid),
-                         "cells": _measured_cells(runs_by_head.get(head, {}), spec, table)})
+            runs = runs_by_head.get(head, {})
+            setting = head_setting or setting_of(spec, table.key, grid)
+            rows.append({"method": name, "setting": setting, "source": "measured",
+                         "protocol": _protocol(spec, grid),
+                         "cells": _measured_cells(runs, spec, table),
+                         "card": _card(spec, table, f"{name} {setting}".strip(), runs)})
         if (table.key == "honesty" and spec.selection == "oracle"
                 and replace(spec, selection="last") in grid.methods):
             rows.append({"method": name, "setting": ORACLE_GAP, "source": "measured",
                          "protocol": "oracle row less last row (same seeds, same folds)",
-                         "cells": _gap_cells(runs_by_head.get("final", {}), spec, table)})
+                         "cells": _gap_cells(runs_by_head.get("final", {}), spec, table),
+                         "card": {"row": f"{name} {ORACLE_GAP}", "source": "measured",
+                                  "derived": "its oracle row less its last row"}})
     return rows
 
 
 def table_frame(table: PaperTable, runs_by_head: dict[str, list[RunScores]],
                 reference: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The table as a frame: method, setting, source, protocol, then UF1 / UAR per task.
+    """The table as a frame: method, setting, source, protocol, then UF1 / UAR / ACC / p per
+    task, and last each row's protocol card (JSON; benchmark/protocol_cards.py).
 
     `runs_by_head`: runs scored on each classifier head ("final"; Table 7 also "ac1", "ac2").
     Reported and measured rows of one setting sit together (Tables 5-7, honesty); in Tables
@@ -236,6 +266,7 @@ def table_frame(table: PaperTable, runs_by_head: dict[str, list[RunScores]],
             uf1, uar, accuracy, p = row["cells"].get(task, (NOT_APPLICABLE,) * 4)
             line[f"{header} UF1"], line[f"{header} UAR"] = uf1, uar
             line[f"{header} ACC"], line[f"{header} p"] = accuracy, p
+        line[CARD] = card_text(row["card"])
         lines.append(line)
     frame = pd.DataFrame(lines)
     if table.key not in ("5", "6", "7", "honesty"):
@@ -269,12 +300,14 @@ def render(table: PaperTable, runs_by_head: dict[str, list[RunScores]], fmt: str
     frame = table_frame(table, runs_by_head, reference)
     if fmt == "csv":
         return frame.to_csv(index=False)
+    cards = [json.loads(text) for text in frame.pop(CARD)]
     runs = [r for rs in runs_by_head.values() for r in rs if r.task in table.grid.tasks]
     lines = caption(table, runs)
     if fmt == "latex":
         body = tabulate(frame, headers="keys", tablefmt="latex_booktabs", showindex=False,
                         disable_numparse=True)
-        return "\n".join(f"% {line}" for line in lines) + "\n" + body + "\n"
+        return ("\n".join(f"% {line}" for line in lines) + "\n" + body + "\n"
+                + latex_cards(cards))
     if fmt == "markdown":
         body = tabulate(frame, headers="keys", tablefmt="github", showindex=False,
                         disable_numparse=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from mer_bench.benchmark.config import RunConfig
 from mer_bench.benchmark.jobs import Grid, Job
 from mer_bench.benchmark.released_weights import folder_digest, match_weights
-from mer_bench.benchmark.tasks import TASKS, TaskData, load_task
+from mer_bench.benchmark.tasks import TaskData, build_task, load_task
 from mer_bench.datasets.preprocess import PrepareReport, prepare_clips
 from mer_bench.datasets.views import view_version
 
@@ -34,7 +34,7 @@ class PreparedTask:
 
 def prepare_task(name: str, config: RunConfig, workers: int = 1,
                  progress: bool = False) -> PreparedTask:
-    task = TASKS.build(name)
+    task = build_task(name)
     data = load_task(task, {d: config.root_of(d) for d in task.datasets})
     clips = [sample.clip for sample in data.samples]
     report = prepare_clips(clips, config.cache, workers=workers, progress=progress)
@@ -71,7 +71,7 @@ def plan(grid: Grid, config: RunConfig) -> tuple[list[Job], dict[str, PreparedTa
             prepared[(name, domains)] = prepare_task(name, config.with_domains(domains),
                                                      config.prepare_workers, config.progress)
             if config.progress:
-                for note in prepared[(name, domains)].data.root_notes:
+                for note in prepared[(name, domains)].data.run_notes:
                     print(f"  {note}", flush=True)
                 print(f"  {label}: {prepared[(name, domains)].report.summary()}", flush=True)
         return prepared[(name, domains)]

@@ -10,7 +10,7 @@ dataset's clips of the same predictions, as MEGC 2019 reports its parts: task `T
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -39,6 +39,9 @@ class RunScores:
     classes: tuple[str, ...] = ()
     data: str = ""  # where the inputs came from: synthetic, real, released flows
     pooled: tuple[Pooled, ...] = ()  # each seed's pooled predictions (for intervals, tests)
+    # What its stored jobs say of their data, for protocol cards: annotation versions, class
+    # counts, exclusions, source (benchmark/protocol_cards.py); {} for jobs stored before.
+    provenance: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
         if not self.data:
@@ -105,7 +108,7 @@ def run_scores(records: list[JobRecord], head: str = "final") -> list[RunScores]
         data = first.info["task"].get("data", "synthetic" if synthetic else "real")
         row = RunScores(key[0], key[1], key[2], key[3], synthetic, folds, expected,
                         tuple(sorted(seeds)), tuple(_scored(p) for p in pooled),
-                        tuple(first.predictions.classes), data, pooled)
+                        tuple(first.predictions.classes), data, pooled, _provenance(first))
         rows.append(row)
         parts = sorted({clip.split("/")[0] for r in seeds[min(seeds)] for clip in
                         r.predictions.clips})
@@ -115,6 +118,16 @@ def run_scores(records: list[JobRecord], head: str = "final") -> list[RunScores]
             rows.append(replace(row, task=f"{row.task}[{dataset}]",
                                 per_seed=tuple(_scored(p) for p in part), pooled=part))
     return rows
+
+
+def _provenance(record: JobRecord) -> dict:
+    facts = {k: record.info["task"][k] for k in CARD_FACTS if k in record.info["task"]}
+    if not facts:
+        return {}
+    return {"annotations": dict(record.job.versions).get("annotations", ""), **facts}
+
+
+CARD_FACTS = ("class_counts", "exclusions", "source", "dropped_classes")
 
 
 def _pooled(records: list[JobRecord], head: str, dataset: str | None = None) -> Pooled:

@@ -12,7 +12,7 @@ TASKS on its first use.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -63,6 +63,9 @@ class Task:
     description: str = ""
     frames: FrameRules = FrameRules()
     members: MemberList | None = None
+    # Asked for by the name suffix DROP_EMPTY: a class the data read lacks is dropped (and
+    # said so) instead of refusing the task.
+    drop_empty: bool = False
 
     def __post_init__(self):
         for source in self.sources:
@@ -116,6 +119,14 @@ class TaskData:
     served_views: tuple[str, ...] | None = None  # None: every view (frames are there)
     # Which folder an adapter read where it was not the root given (found one level down).
     root_notes: tuple[str, ...] = ()
+    dropped_classes: tuple[str, ...] = ()  # classes without samples, dropped on request
+
+    @property
+    def run_notes(self) -> tuple[str, ...]:
+        """What a run and `list tasks` print of how the data were read."""
+        dropped = (f"class {', '.join(self.dropped_classes)} has no samples: dropped on "
+                   f"request ({DROP_EMPTY}); scores are over {len(self.task.classes)} classes",)
+        return self.root_notes + (dropped if self.dropped_classes else ())
 
     @property
     def data_label(self) -> str:
@@ -147,9 +158,7 @@ class TaskData:
         kept = [s for s in self.samples if s.clip.key not in failed]
         dropped = [(s.clip.key, f"preprocessing: {failed[s.clip.key]}") for s in self.samples
                    if s.clip.key in failed]
-        return TaskData(self.task, kept, self.excluded + dropped, self.synthetic,
-                        self.annotation_versions, self.notes, self.source, self.served_views,
-                        self.root_notes)
+        return replace(self, samples=kept, excluded=self.excluded + dropped)
 
 
 APEX_MISSING = "apex missing"
@@ -295,6 +304,8 @@ def load_task(task: Task, data_roots: Mapping[str, Path],
     data = TaskData(task, samples, excluded, synthetic, versions, notes, "; ".join(origins),
                     served, tuple(root_notes))
     empty = data.empty_classes()
+    if empty and task.drop_empty:
+        return _without_classes(data, empty)
     if empty and empty_classes == "refuse":
         counts = ", ".join(f"{name} {count}" for name, count in data.class_counts().items())
         classes = len(task.classes)
@@ -302,9 +313,33 @@ def load_task(task: Task, data_roots: Mapping[str, Path],
             f"task {task.name}: class {', '.join(empty)} has no samples in the data read "
             f"({counts}); a class without samples scores 0 and caps UF1 and UAR at "
             f"{classes - len(empty)}/{classes}, so the task refuses to run. Give data with "
-            f"such clips (e.g. an annotation sheet that has them), or choose a task without "
-            f"the class")
+            f"such clips (e.g. an annotation sheet that has them), choose a task without "
+            f"the class, or run {task.name}{DROP_EMPTY} to drop it (its rows say so)")
     return data
+
+
+DROP_EMPTY = "+drop-empty"
+
+
+def build_task(name: str) -> Task:
+    """The registered task `name`; `NAME+drop-empty` is NAME asked to drop a class the data
+    read lack (a task of its own name, so its rows and stored jobs never pass for NAME's)."""
+    if name.endswith(DROP_EMPTY):
+        return replace(TASKS.build(name[: -len(DROP_EMPTY)]), name=name, drop_empty=True)
+    return TASKS.build(name)
+
+
+def _without_classes(data: TaskData, empty: list[str]) -> TaskData:
+    """The data with the empty classes taken out of the task and the labels renumbered."""
+    task = data.task
+    kept = tuple(c for c in task.classes if c not in empty)
+    sources = tuple(replace(s, mapping={k: v for k, v in s.mapping.items() if v in kept})
+                    for s in task.sources)
+    members = task.members and replace(
+        task.members, labels={k: v for k, v in task.members.labels.items() if v in kept})
+    reduced = replace(task, classes=kept, sources=sources, members=members)
+    samples = [Sample(s.clip, kept.index(task.classes[s.label])) for s in data.samples]
+    return replace(data, task=reduced, samples=samples, dropped_classes=tuple(empty))
 
 
 TASKS = Registry("task", entry_point_group="mer_bench.tasks", modules=("mer_bench.datasets.tasks",))

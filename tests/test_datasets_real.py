@@ -15,7 +15,7 @@ import pytest
 
 from mer_bench.benchmark.folds import loso_folds
 from mer_bench.benchmark.config import RunConfig
-from mer_bench.benchmark.tasks import TASKS, Source, Task, load_task
+from mer_bench.benchmark.tasks import TASKS, Source, Task, build_task, load_task
 from mer_bench.datasets.casme2 import CASME2
 from mer_bench.datasets.errors import DatasetError
 from mer_bench.datasets.sheets import ANNOTATIONS_ENV
@@ -58,7 +58,7 @@ def composite(data_root, casme2):
 
 def load(name, data_root, empty_classes="refuse"):
     config = RunConfig(default_data_root=str(data_root))
-    task = TASKS.build(name)
+    task = build_task(name)
     return load_task(task, {d: config.root_of(d) for d in task.datasets}, empty_classes)
 
 
@@ -219,6 +219,20 @@ def test_mmew_tasks_from_the_sheet_without_others(data_root):
     assert len(four.subjects()) == 29  # one subject has only anger, fear or sadness clips
     clip = next(s.clip for s in four.samples if s.clip.clip == "S01-01-001")
     assert clip.frame_path(15) == data_root / "mmew/Micro_Expression/happiness/S01-01-001/15.jpg"
+
+
+def test_mmew_6_drops_its_empty_class_only_when_asked_and_says_so(data_root):
+    _tree(data_root, "mmew", trees.build_mmew, trees.MMEW_SHEET)
+    six = load("mmew-6", data_root, "keep")
+    dropped = load("mmew-6+drop-empty", data_root)
+    assert dropped.task.name == "mmew-6+drop-empty" and dropped.dropped_classes == ("others",)
+    assert dropped.task.classes == ("happiness", "surprise", "disgust", "fear", "sadness")
+    assert dropped.class_counts() == {c: n for c, n in six.class_counts().items() if n}
+    # the labels renumbered, every clip keeping its class
+    assert [dropped.task.classes[s.label] for s in dropped.samples] == \
+        [six.task.classes[s.label] for s in six.samples]
+    assert dropped.run_notes[-1] == ("class others has no samples: dropped on request "
+                                     "(+drop-empty); scores are over 5 classes")
 
 
 def test_ckplus_7_is_the_327_labelled_sequences(tmp_path):

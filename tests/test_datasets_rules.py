@@ -304,3 +304,24 @@ def test_a_task_with_an_empty_class_refuses_and_lists_with_a_warning(tmp_path, c
                        progress=False)
     with pytest.raises(DatasetError, match="repression has no samples"):
         prepare_task("casme2-5", config)
+
+
+def test_a_class_the_data_lack_refuses_unless_the_task_is_asked_to_drop_it(tmp_path):
+    from dataclasses import replace
+
+    from mer_bench.benchmark.tasks import build_task
+
+    config = RunConfig(default_data_root=str(tmp_path))
+    five = build_task("synthetic-5")
+    six = replace(five, name="synthetic-6", classes=five.classes + ("contempt",))
+    roots = {d: config.root_of(d) for d in six.datasets}
+    with pytest.raises(DatasetError, match=r"class contempt has no samples.*"
+                                           r"run synthetic-6\+drop-empty to drop it"):
+        load_task(six, roots)
+    dropped = load_task(replace(six, drop_empty=True), roots)
+    assert dropped.task.classes == five.classes and dropped.dropped_classes == ("contempt",)
+    assert [s.label for s in dropped.samples] == [s.label for s in load_task(five, roots).samples]
+    asked = build_task("synthetic-5+drop-empty")
+    assert (asked.name, asked.drop_empty, asked.classes) == ("synthetic-5+drop-empty", True,
+                                                            five.classes)
+    assert load_task(asked, roots).dropped_classes == ()  # nothing empty: nothing dropped
