@@ -51,8 +51,7 @@ def _check_logits(logits: dict, rows: int, classes: int, job: Job) -> None:
 
 def provenance(data) -> dict:
     """What a protocol card needs of the task's data as read (benchmark/protocol_cards.py)."""
-    facts = {"class_counts": data.class_counts(),
-             "exclusions": dict(sorted(data.exclusion_counts().items()))}
+    facts = {"exclusions": dict(sorted(data.exclusion_counts().items()))}
     if data.source:
         facts["source"] = data.source
     if data.dropped_classes:

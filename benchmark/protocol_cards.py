@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
+
 AGGREGATION = ("UF1 / UAR / accuracy of the predictions pooled over every LOSO fold (MEGC "
                "2019); mean and sd over seeds; 95% interval: subjects resampled, 1000 draws")
 NOT_RECORDED = "not recorded (stored before protocol cards)"
@@ -36,17 +38,19 @@ def task_definition(column: str) -> dict[str, Any]:
 
 
 def data_facts(run, column: str) -> dict[str, Any]:
-    """What the run's stored jobs say of their data (a `tables.RunScores`, or None); a part
-    column's counts are its whole task's, and named so."""
+    """What the run says of its data (a `tables.RunScores`, or None): where the inputs came
+    from, the annotation versions, the clips scored per class (from its predictions, so a
+    part column counts its own), and the task's exclusions as its stored jobs recorded them."""
     if run is None:
         return {"run": "missing"}
-    facts = dict(run.provenance)
-    if not facts:
-        return {"data": run.data, "facts": NOT_RECORDED}
+    facts = {"data": run.data, **run.provenance}
+    if run.pooled:
+        counts = np.bincount(run.pooled[0].labels, minlength=len(run.classes))
+        facts["clips scored"] = dict(zip(run.classes, map(int, counts)))
+    facts.setdefault("exclusions", NOT_RECORDED)
     if "[" in column:
-        facts = {f"{k} (whole task)" if k in ("class_counts", "exclusions") else k: v
-                 for k, v in facts.items()}
-    return {"data": run.data, **facts}
+        facts["exclusions (whole task)"] = facts.pop("exclusions")
+    return facts
 
 
 def measured_card(label: str, settings: dict[str, Any], runs: dict[str, Any]) -> dict:

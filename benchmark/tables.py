@@ -39,8 +39,8 @@ class RunScores:
     classes: tuple[str, ...] = ()
     data: str = ""  # where the inputs came from: synthetic, real, released flows
     pooled: tuple[Pooled, ...] = ()  # each seed's pooled predictions (for intervals, tests)
-    # What its stored jobs say of their data, for protocol cards: annotation versions, class
-    # counts, exclusions, source (benchmark/protocol_cards.py); {} for jobs stored before.
+    # What its stored jobs say of their data, for protocol cards: annotation versions,
+    # exclusions, source (benchmark/protocol_cards.py; jobs stored before cards lack some).
     provenance: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
@@ -122,12 +122,10 @@ def run_scores(records: list[JobRecord], head: str = "final") -> list[RunScores]
 
 def _provenance(record: JobRecord) -> dict:
     facts = {k: record.info["task"][k] for k in CARD_FACTS if k in record.info["task"]}
-    if not facts:
-        return {}
     return {"annotations": dict(record.job.versions).get("annotations", ""), **facts}
 
 
-CARD_FACTS = ("class_counts", "exclusions", "source", "dropped_classes")
+CARD_FACTS = ("exclusions", "source", "dropped_classes")  # as job_results.provenance writes
 
 
 def _pooled(records: list[JobRecord], head: str, dataset: str | None = None) -> Pooled:

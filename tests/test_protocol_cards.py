@@ -35,7 +35,8 @@ def test_cards_carry_the_stored_data_facts_and_diff_names_what_differs(results, 
     assert [c["row"] for c in measured] == ["majority (majority)", "stratified (stratified)"]
     task = measured[0]["tasks"]["synthetic-5"]
     assert task["data"] == "synthetic" and task["classes"][0] == "happiness"
-    assert sum(task["class_counts"].values()) > 0 and "annotations" in task
+    assert sum(task["clips scored"].values()) == 110 and "annotations" in task  # every clip
+    assert task["exclusions"] == {}
     assert task["mapping"]["synthetic"]["happiness"] == "happiness"
     assert measured[0]["aggregation"].startswith("UF1 / UAR / accuracy of the predictions pooled")
     assert "\\paragraph{Protocol cards}" in (folder / "two.tex").read_text()
