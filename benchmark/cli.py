@@ -27,44 +27,76 @@ from mer_bench.datasets.tasks import DEFAULT_TASK
 QUICK_GRID = "quick.toml"
 
 
-def _common() -> argparse.ArgumentParser:
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: give a whole number of at least 1")
+    return value
+
+
+def domains_count(text: str) -> int:
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"{text}: temporal domains are 2 or more")
+    return value
+
+
+AFTER = "_after_subcommand"  # where a subcommand keeps its repeatable options (`parse`)
+
+
+def _common(subcommand: bool = False) -> argparse.ArgumentParser:
+    """The options every command takes. A subcommand's copy has no defaults of its own, so
+    that an option given before the subcommand is kept, never reset to its default."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--results", default="results", type=Path,
+
+    def default(value):
+        return argparse.SUPPRESS if subcommand else value
+
+    def after(name: str) -> str:  # a repeatable option given on both sides: both kept
+        return f"{name}{AFTER}" if subcommand else name
+
+    common.add_argument("--results", default=default("results"), type=Path,
                         help="results folder: store, caches, tables, generated data (default: results)")
-    common.add_argument("--plugin", action="append", default=[],
-                        help="a .py file or importable module that registers methods/datasets/tasks")
-    common.add_argument("--data-root", help="folder of the dataset(s) the tasks read")
-    common.add_argument("--data", action="append", default=[], metavar="NAME=DIR",
+    common.add_argument("--plugin", action="append", default=default([]),
+                        dest=after("plugin"), help="a .py file or importable module that "
+                                                   "registers methods/datasets/tasks")
+    common.add_argument("--data-root", default=default(None),
+                        help="folder of the dataset(s) the tasks read")
+    common.add_argument("--data", action="append", default=default([]), dest=after("data"),
+                        metavar="NAME=DIR",
                         help="folder of one dataset, by registry name (repeatable)")
-    common.add_argument("--annotations", metavar="DIR",
+    common.add_argument("--annotations", metavar="DIR", default=default(None),
                         help="folder of annotation files kept apart from the datasets (the "
                              "MEGC 2019 list, the SMIC apex list, sheets); default: "
                              f"${ANNOTATIONS_ENV}, else each dataset's folder and its parent")
-    common.add_argument("--workers", type=int, default=None,
+    common.add_argument("--workers", type=positive_int, default=default(None),
                         help="worker processes for jobs (default 1: serial); for `prepare`, "
                              "the same as --prepare-workers")
-    common.add_argument("--prepare-workers", type=int, default=os.cpu_count() or 1,
+    common.add_argument("--prepare-workers", type=positive_int,
+                        default=default(os.cpu_count() or 1),
                         help="worker processes for preprocessing (default: one per CPU core)")
-    common.add_argument("--domains", type=int, default=2,
+    common.add_argument("--domains", type=domains_count, default=default(2),
                         help="temporal domains of the flows: 2 (default: onset->apex->offset), "
                              "or D > 2: onset..offset interpolated to D+1 frames (the paper's "
                              "Table 6: 5, 10); use with SKD-TSTSAN's segments=D")
-    common.add_argument("--detector", default="dlib",
+    common.add_argument("--detector", default=default("dlib"),
                         help="face detector: dlib (default) or retinaface (needs --detector-weights)")
-    common.add_argument("--detector-weights", metavar="PATH",
+    common.add_argument("--detector-weights", metavar="PATH", default=default(None),
                         help="RetinaFace weights: the Pytorch_Retinaface release's "
                              "mobilenet0.25_Final.pth or Resnet50_Final.pth (never downloaded)")
-    common.add_argument("--device", default="auto", help="torch device (default: cuda if present)")
-    common.add_argument("--precision", choices=["fp32", "bf16"],
+    common.add_argument("--device", default=default("auto"),
+                        help="torch device (default: cuda if present)")
+    common.add_argument("--precision", choices=["fp32", "bf16"], default=default(None),
                         help="run / tables: torch methods train in fp32 or under bf16 autocast "
                              "(default: the grid's, else fp32); bf16 is part of each job's key")
-    common.add_argument("--quiet", action="store_true", help="no progress output")
+    common.add_argument("--quiet", action="store_true", default=default(False),
+                        help="no progress output")
     return common
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = _common()
-    parser = argparse.ArgumentParser(prog="mer-bench", description=__doc__, parents=[common])
+    parser = argparse.ArgumentParser(prog="mer-bench", description=__doc__, parents=[_common()])
+    common = _common(subcommand=True)
     commands = parser.add_subparsers(dest="command")
 
     run = commands.add_parser("run", parents=[common], help="run a grid of jobs (resumable)")
@@ -78,13 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tasks", "--task", help="comma-separated task names (default "
                                                        f"{DEFAULT_TASK}, the synthetic default)")
     run.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
-    run.add_argument("--budget", type=int, help="training iterations (default: each method's)")
+    run.add_argument("--budget", type=positive_int,
+                     help="training iterations (default: each method's)")
     run.add_argument("--selection", default="last",
                      help="model selection: last (default), val, or oracle (reads test labels)")
     run.add_argument("--pretrain", metavar="TASK",
                      help="start every fold from a checkpoint trained on TASK (a "
                           "macro-expression task, say)")
-    run.add_argument("--pretrain-budget", type=int, help="pretraining iterations")
+    run.add_argument("--pretrain-budget", type=positive_int, help="pretraining iterations")
     run.add_argument("--executor", choices=["local", "ray"], default="local",
                      help="local (default): serial, or --workers processes; ray: Ray tasks")
     run.add_argument("--ray-address", help="a running Ray cluster (auto, or host:port); "
@@ -140,6 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="CSV: clip (key or name; optional dataset, subject columns) and "
                               "predicted (class index or name) or one logit column per class; "
                               "optional label, checked against the task's")
+    store = commands.add_parser("store", parents=[common],
+                                help="check the store: every stored job's files against the "
+                                     "digests recorded when they were written")
+    store.add_argument("action", choices=["verify"])
+    store.add_argument("--repair", action="store_true",
+                       help="move damaged entries aside (quarantine/) so their jobs run again")
     prepare = commands.add_parser("prepare", parents=[common], help="preprocess a task's clips")
     prepare.add_argument("--task", required=True)
     check = commands.add_parser("check", parents=[common],
@@ -159,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     plugin_check.add_argument("file", help="the plugin: a .py file or an importable module")
     plugin_check.add_argument("--methods", help="comma-separated methods to check (default: "
                                                 "those the plugin registers)")
-    plugin_check.add_argument("--budget", type=int, default=2,
+    plugin_check.add_argument("--budget", type=positive_int, default=2,
                               help="training iterations of each check's fits (default 2)")
     return parser
 
@@ -257,9 +296,10 @@ def command_run(args: argparse.Namespace) -> int:
     grids = _grids(args)
     started = time.perf_counter()
     summary = run_grids(grids, config)
-    every_run = run_scores(list(config.store.records()))
-    in_grid = {(job.run_label, job.task, job.selection, job.budget) for job in summary.jobs}
-    runs = [r for r in every_run if (r.method, r.task, r.selection, r.budget) in in_grid]
+    records = list(config.store.records())
+    every_run = run_scores(records)
+    keys = {job.key for job in summary.jobs}  # planned from the data as they are now
+    runs = run_scores(records, keys=keys)
     switches, legends = method_switches(every_run)  # the runs of this grid among them
     paths = write_tables(every_run, config.results / "tables", switches, legends)
     print()
@@ -271,8 +311,30 @@ def command_run(args: argparse.Namespace) -> int:
           f"{len(summary.failed)} failed, in {time.perf_counter() - started:.1f} s. "
           f"Tables of every stored run: {', '.join(map(str, paths))}")
     if args.grid and _is_paper_grid(args.grid):
-        _paper_tables(args, config)
+        _paper_tables(args, config, keys)
+    _report_quarantined(config)
     return 1 if summary.failed else 0
+
+
+def _report_quarantined(config: RunConfig) -> None:
+    """Names every stored job this command found damaged and moved aside (it runs again)."""
+    for where, why in config.store.quarantined:
+        print(f"quarantined {where.name} (moved to {where}): {why}; its job runs again on "
+              "the next run", file=sys.stderr)
+    config.store.quarantined.clear()
+
+
+def command_store(args: argparse.Namespace) -> int:
+    """`store verify [--repair]`: every damaged entry of the store, by folder and why."""
+    config = _config(args)
+    found = config.store.verify(repair=args.repair)
+    for folder, why in found:
+        print(f"{folder}: {why}")
+    verb = "quarantined (their jobs run again on the next run)" if args.repair else \
+        "damaged (--repair moves them aside)"
+    print(f"{len(found)} stored jobs {verb}" if found else
+          f"every stored job in {config.store.runs} is whole")
+    return 1 if found and not args.repair else 0
 
 
 def _is_paper_grid(name: str) -> bool:
@@ -295,6 +357,7 @@ def command_tables(args: argparse.Namespace) -> int:
     if switches:
         print(render_ablation(runs, switches, legends))
     print(f"written: {', '.join(map(str, paths))}")
+    _report_quarantined(config)
     return 0
 
 
@@ -315,7 +378,10 @@ def _diff_rows(args: argparse.Namespace, config: RunConfig) -> int:
     return 0
 
 
-def _paper_tables(args: argparse.Namespace, config: RunConfig) -> int:
+def _paper_tables(args: argparse.Namespace, config: RunConfig,
+                  keys: set[str] | None = None) -> int:
+    """`keys`: the jobs a run just planned; without them the grids are planned here, so that
+    every cell is the stored job of the data as they are now (benchmark/paper.py)."""
     from mer_bench.benchmark.paper import paper_grid_names, write_paper
 
     names = paper_grid_names(args.grid)
@@ -323,10 +389,11 @@ def _paper_tables(args: argparse.Namespace, config: RunConfig) -> int:
     folder = config.results / "tables" / f"paper{suffix}"
     written, shown = write_paper(names, {n: grid_path(n) for n in names},
                                  list(config.store.records()), folder, args.profile,
-                                 args.precision)
+                                 args.precision, config=config, keys=keys)
     for markdown in shown:
         print(markdown)
     print(f"written: {', '.join(map(str, written))}")
+    _report_quarantined(config)
     return 0
 
 
@@ -493,13 +560,25 @@ def command_check_plugin(args: argparse.Namespace) -> int:
 
 COMMANDS = {"run": command_run, "tables": command_tables, "list": command_list,
             "prepare": command_prepare, "check": command_check, "bench": command_bench,
+            "store": command_store,
             "score": command_score, "check-plugin": command_check_plugin}
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str]) -> argparse.Namespace:
+    """The command line, every option honoured wherever it stands: before the subcommand or
+    after it (a repeatable one from both sides, in order)."""
     args = build_parser().parse_args(argv)
+    for name in [key for key in vars(args) if key.endswith(AFTER)]:
+        base = name[: -len(AFTER)]
+        setattr(args, base, getattr(args, base) + getattr(args, name))
+        delattr(args, name)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv if argv is not None else sys.argv[1:])
     if args.command is None:
-        args = build_parser().parse_args(["run", *(argv or sys.argv[1:])])
+        args = parse(["run", *(argv if argv is not None else sys.argv[1:])])
         print("MER-Bench quick comparison on the SYNTHETIC default dataset (generated, not "
               "real data).", flush=True)
     if args.annotations:

@@ -4,6 +4,7 @@ Nothing here changes a result (that is each job's)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 from mer_bench.benchmark.registry import load_plugin
@@ -63,8 +64,9 @@ class RunConfig:
             return root
         return Path(self.results) / "data" / dataset
 
-    @property
+    @cached_property
     def store(self) -> Store:
+        """One Store per config, so that what it quarantines is reported once, at the end."""
         return Store(self.results)
 
     @property

@@ -225,12 +225,86 @@ def load_grid(path: str | Path, profile: str | None = None,
 
 
 def grid_toml(path: str | Path) -> dict:
-    with open(path, "rb") as file:
-        raw = tomllib.load(file)
+    """The grid file's tables, every key and value checked (names and types, budgets of at
+    least 1) before anything is prepared."""
+    try:
+        with open(path, "rb") as file:
+            raw = tomllib.load(file)
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"grid {path} is not valid TOML: {error}") from None
     unknown = set(raw) - GRID_KEYS
     if unknown:
         raise ValueError(f"grid {path}: unknown keys {sorted(unknown)}")
+    _check_values(raw, f"grid {path}", GRID_TYPES)
+    for index, method in enumerate(raw.get("methods", [])):
+        _check_values(method, f"grid {path}: methods[{index}]", METHOD_TYPES)
+    for name, profile in raw.get("profiles", {}).items():
+        where = f"grid {path}: profile {name!r}"
+        _check_values(profile, where, PROFILE_TYPES)
+        for index, method in enumerate(profile.get("methods", [])):
+            _check_values(method, f"{where}: methods[{index}]", METHOD_TYPES)
     return raw
+
+
+def _budget(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _words(value) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
+
+
+def _tables(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, dict) for v in value)
+
+
+def _text_map(value) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+def _seeds(value) -> bool:
+    return isinstance(value, list) and bool(value) and all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+
+
+# key -> (check, what it must be)
+GRID_TYPES = {
+    "tasks": (_words, "a list of task names"), "seeds": (_seeds, "a list of whole numbers >= 0"),
+    "selection": (lambda v: isinstance(v, str), "a selection rule's name"),
+    "methods": (_tables, "a list of method tables ([[methods]])"),
+    "description": (lambda v: isinstance(v, str), "text"),
+    "budget": (_budget, "a whole number of iterations, at least 1"),
+    "profiles": (lambda v: isinstance(v, dict) and all(isinstance(p, dict) for p in v.values()),
+                 "tables of profiles ([profiles.NAME])"),
+    "table": (lambda v: isinstance(v, (str, int)), "a table's number or name"),
+    "precision": (lambda v: isinstance(v, str), "fp32 or bf16"),
+}
+METHOD_TYPES = {
+    "name": (lambda v: isinstance(v, str), "a method's registry name"),
+    "options": (lambda v: isinstance(v, dict), "a table of the method's options"),
+    "budget": GRID_TYPES["budget"], "pretrain_budget": GRID_TYPES["budget"],
+    "pretrain": (lambda v: isinstance(v, str), "a task name"),
+    "selection": GRID_TYPES["selection"],
+    "domains": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 2,
+                "a whole number of temporal domains, 2 or more"),
+    "weights": (lambda v: isinstance(v, str), "a released weights folder's name"),
+    "recipe": (lambda v: isinstance(v, dict) and all(isinstance(f, dict) for f in v.values()),
+               "a table of tasks, each a table of recipe fields"),
+    "tasks": (_words, "a list of the grid's task names"),
+}
+PROFILE_TYPES = {
+    "tasks": (_text_map, "a table of task -> stand-in task"), "seeds": GRID_TYPES["seeds"],
+    "budget": GRID_TYPES["budget"], "pretrain_budget": GRID_TYPES["budget"],
+    "methods": GRID_TYPES["methods"],
+}
+
+
+def _check_values(table: dict, where: str, types: dict) -> None:
+    for key, value in table.items():
+        if key in types and not types[key][0](value):
+            raise ValueError(f"{where}: {key} = {value!r}; expected {types[key][1]}")
+    if types is METHOD_TYPES and "name" not in table:
+        raise ValueError(f"{where}: a method needs a name")
 
 
 def _apply_profile(path, raw: dict, profile: str, methods: list[dict], tasks: list[str],

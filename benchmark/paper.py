@@ -36,14 +36,54 @@ def scored_heads(records: list[JobRecord]) -> dict[str, list[RunScores]]:
             for head in sorted(heads)}
 
 
+def current_records(grid, records: list[JobRecord], config) -> tuple[list[JobRecord], list[str]]:
+    """The stored jobs of `grid` that the data as they are now give (planned here, task by
+    task), and the tasks whose data cannot be read here: their stored jobs are kept, unchecked,
+    and the table says so. A task without stored jobs is not planned (nothing to choose)."""
+    from dataclasses import replace
+
+    from mer_bench.benchmark.planning import plan
+    from mer_bench.datasets.errors import DatasetError
+
+    stored = {r.job.task for r in records}
+    kept, unchecked = [], []
+    quiet = replace(config, progress=False)
+    for task in (t for t in grid.runnable_tasks if t in stored):
+        try:
+            jobs, _ = plan(replace(grid, tasks=(task,)), quiet)
+        except DatasetError:
+            unchecked.append(task)
+            kept += [r for r in records if r.job.task == task]
+            continue
+        keys = {job.key for job in jobs}
+        kept += [r for r in records if r.job.key in keys]
+    return kept, unchecked
+
+
+def unchecked_note(tasks: list[str]) -> str:
+    return (f"Data of {', '.join(tasks)} cannot be read here: their cells are the newest stored "
+            "jobs, not checked against the data." if tasks else "")
+
+
 def write_paper(names: tuple[str, ...], grid_paths: dict[str, Path], records: list[JobRecord],
-                folder: Path, profile: str | None = None,
-                precision: str | None = None) -> tuple[list[Path], list[str]]:
-    """Writes each named table (md, tex, csv) and figure; returns the paths and the markdown."""
-    runs_by_head = scored_heads(records)
+                folder: Path, profile: str | None = None, precision: str | None = None,
+                config=None, keys: set[str] | None = None) -> tuple[list[Path], list[str]]:
+    """Writes each named table (md, tex, csv) and figure; returns the paths and the markdown.
+
+    Each cell is the stored job of the data as they are now: of `keys` (a run's planned
+    jobs) if given, else planned here with `config` (`current_records`); with neither, the
+    newest stored version of each row (tests of layouts)."""
     written, shown = [], []
     for name in names:
         table = load_paper_table(grid_paths[name], profile, precision)
+        unchecked: list[str] = []
+        if keys is not None:
+            chosen = [r for r in records if r.job.key in keys]
+        elif config is not None:
+            chosen, unchecked = current_records(table.grid, records, config)
+        else:
+            chosen = records
+        runs_by_head = scored_heads(chosen)
         name = Path(name).stem  # a grid given by its path is written under its file's name
         if name in FIGURE_GRIDS:
             runs = runs_by_head.get("final", [])
@@ -55,7 +95,7 @@ def write_paper(names: tuple[str, ...], grid_paths: dict[str, Path], records: li
         for fmt, extension in FORMATS.items():
             path = folder / f"{name}.{extension}"
             path.parent.mkdir(parents=True, exist_ok=True)
-            text = render(table, runs_by_head, fmt)
+            text = render(table, runs_by_head, fmt, notes=[unchecked_note(unchecked)])
             path.write_text(text)
             written.append(path)
             if fmt == "markdown":

@@ -295,14 +295,15 @@ def caption(table: PaperTable, runs: list[RunScores]) -> list[str]:
 
 
 def render(table: PaperTable, runs_by_head: dict[str, list[RunScores]], fmt: str = "markdown",
-           reference: pd.DataFrame | None = None) -> str:
-    """The table in `fmt`: markdown (GitHub), latex (booktabs) or csv."""
+           reference: pd.DataFrame | None = None, notes: list[str] = ()) -> str:
+    """The table in `fmt`: markdown (GitHub), latex (booktabs) or csv; `notes`: more lines
+    for its caption."""
     frame = table_frame(table, runs_by_head, reference)
     if fmt == "csv":
         return frame.to_csv(index=False)
     cards = [json.loads(text) for text in frame.pop(CARD)]
     runs = [r for rs in runs_by_head.values() for r in rs if r.task in table.grid.tasks]
-    lines = caption(table, runs)
+    lines = caption(table, runs) + [note for note in notes if note]
     if fmt == "latex":
         body = tabulate(frame, headers="keys", tablefmt="latex_booktabs", showindex=False,
                         disable_numparse=True)

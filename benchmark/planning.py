@@ -53,14 +53,21 @@ def plan(grid: Grid, config: RunConfig) -> tuple[list[Job], dict[str, PreparedTa
     from mer_bench.methods.base import SELECTION_RULES, Speed
 
     Speed(grid.precision)  # an unknown precision fails here, before any work
+    check_device(config.device)
     if grid.selection not in SELECTION_RULES:
         raise ValueError(f"selection rule {grid.selection!r} is not available; "
                          f"choose from {list(SELECTION_RULES)}")
-    for spec in grid.methods:
-        METHODS.entry(spec.name)  # unknown names fail here, before any work
+    for spec in grid.methods:  # what the grid names is checked here, before any work
+        METHODS.entry(spec.name)
         if (spec.selection or grid.selection) not in SELECTION_RULES:
             raise ValueError(f"selection rule {spec.selection!r} is not available; "
                              f"choose from {list(SELECTION_RULES)}")
+        method = build_method(spec)
+        for task in filter(spec.runs_on, grid.runnable_tasks):
+            build_method(spec).with_recipe(dict(spec.recipe_for(task)))
+        if spec.pretrain and not method.can_pretrain():
+            raise ValueError(f"method {spec.name} cannot be pretrained (on {spec.pretrain}): "
+                             "it implements no pretrain")
     prepared: dict[tuple[str, int | None], PreparedTask] = {}
 
     def prepared_task(name: str, domains: int | None) -> PreparedTask:
@@ -79,13 +86,10 @@ def plan(grid: Grid, config: RunConfig) -> tuple[list[Job], dict[str, PreparedTa
     versions = {}
     for spec in grid.methods:
         settings = config.with_domains(spec.domains).preprocess
-        method = METHODS.build(spec.name, **dict(spec.options))
+        method = build_method(spec)
         for name in filter(spec.runs_on, grid.runnable_tasks):
             task = prepared_task(name, spec.domains)
             _check_spec(spec, method, name, task.data, spec.selection or grid.selection)
-            # recipe fields the method cannot take fail here, before any work
-            METHODS.build(spec.name, **dict(spec.options)).with_recipe(
-                dict(spec.recipe_for(name)))
             versions[(spec, name)] = {
                 "method": method_version(spec.name),
                 "views": ",".join(f"{v}:{view_version(v)}" for v in method.views),
@@ -104,6 +108,29 @@ def plan(grid: Grid, config: RunConfig) -> tuple[list[Job], dict[str, PreparedTa
     return grid.jobs(folds, versions), {name: task for (name, _), task in prepared.items()}
 
 
+def build_method(spec):
+    """The spec's method with its options; options its factory does not take are named."""
+    from mer_bench.methods import METHODS
+
+    try:
+        return METHODS.build(spec.name, **dict(spec.options))
+    except TypeError as error:
+        raise ValueError(f"method {spec.name} with options {dict(spec.options)}: {error}") \
+            from None
+
+
+def check_device(device: str) -> None:
+    """`--device cuda` (or cuda:N) where no such GPU is visible fails before any work."""
+    if not device.startswith("cuda"):
+        return
+    import torch
+
+    index = int(device.split(":")[1]) if ":" in device else 0
+    if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+        raise ValueError(f"--device {device}: no such CUDA device is visible here "
+                         f"({torch.cuda.device_count()} GPUs); use --device cpu or auto")
+
+
 def _check_spec(spec, method, task: str, data: TaskData, selection: str) -> None:
     """Refuses, before any work, what cannot run: released weights with a method that cannot
     load them or with training settings; a view that a source without frames (released flow
@@ -111,9 +138,6 @@ def _check_spec(spec, method, task: str, data: TaskData, selection: str) -> None
     if spec.weights and not hasattr(method, "load_weights"):
         raise ValueError(f"method {spec.name} cannot load released weights ({spec.weights}): "
                          "it has no load_weights")
-    if spec.pretrain and not method.can_pretrain():
-        raise ValueError(f"method {spec.name} cannot be pretrained (on {spec.pretrain}): it "
-                         "implements no pretrain")
     if spec.weights and (spec.pretrain or spec.budget is not None or selection != "last"):
         raise ValueError(f"method {spec.name} with released weights ({spec.weights}) trains "
                          "nothing: give it no budget, no pretraining task and selection last")

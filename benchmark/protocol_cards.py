@@ -43,7 +43,7 @@ def data_facts(run, column: str) -> dict[str, Any]:
     part column counts its own), and the task's exclusions as its stored jobs recorded them."""
     if run is None:
         return {"run": "missing"}
-    facts = {"data": run.data, **run.provenance}
+    facts = {"data": run.data, "data version": run.data_version, **run.provenance}
     if run.pooled:
         counts = np.bincount(run.pooled[0].labels, minlength=len(run.classes))
         facts["clips scored"] = dict(zip(run.classes, map(int, counts)))

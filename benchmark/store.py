@@ -1,15 +1,23 @@
 """The result store: one folder per finished job, written atomically, read by the tables.
 
 A job's folder appears by one rename of a fully written temporary folder, so a killed run
-leaves no half-written job, and its presence is what "done" means. Failures go to a separate
-folder with their traceback; they are never taken for results and are retried on the next run.
+leaves no half-written job, and its presence is what "done" means. Each folder records the
+digest of every file it holds (`digests.json`, written last); a folder whose files cannot be
+read or do not match is never counted as done nor read into a table: it is moved aside to
+`quarantine/` (named in `quarantined`, and by the run's summary) and its job runs again.
+Failures go to a separate folder with their traceback; they are never taken for results and
+are retried on the next run. Temporary folders carry their writer's host and process id, so
+a run sweeps only those whose writer is dead or that are old, never another live run's.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -54,26 +62,79 @@ def _write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=1, sort_keys=True))
 
 
+FILES = ("job.json", "predictions.json", "info.json")
+MANIFEST = "digests.json"
+STALE_TEMP_S = 3600.0  # a temporary folder this old is a killed writer's, whoever wrote it
+TEMP = re.compile(r"^\.tmp-[0-9a-f]+-(?P<pid>\d+)@(?P<host>.+)-[a-z0-9_]+$")
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 class Store:
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.runs = self.root / "runs"
         self.failures = self.root / "failures"
+        self.quarantine = self.root / "quarantine"
+        self.quarantined: list[tuple[Path, str]] = []  # (where it went, why), this process
 
     def job_dir(self, job: Job) -> Path:
         return self.runs / job.key
 
     def is_done(self, job: Job) -> bool:
-        return (self.job_dir(job) / "job.json").exists()
+        """Whether the job is stored whole; a damaged entry is quarantined and is not done."""
+        folder = self.job_dir(job)
+        if not folder.exists():
+            return False
+        problem = self.problem(folder)
+        if problem:
+            self._quarantine(folder, problem)
+            return False
+        return True
+
+    def problem(self, folder: Path) -> str | None:
+        """What is wrong with a stored job's folder (None: nothing): a missing or unreadable
+        file, a digest that differs from the one written, a spec whose key is not its
+        folder's. Folders written before digests were recorded are checked by parsing."""
+        try:
+            manifest = folder / MANIFEST
+            if manifest.exists():
+                recorded = json.loads(manifest.read_text())
+                for name in FILES:
+                    if _digest(folder / name) != recorded.get(name):
+                        return f"{name} differs from the digest recorded when it was written"
+            else:
+                for name in FILES:
+                    json.loads((folder / name).read_text())
+            key = Job.from_canonical((folder / "job.json").read_text()).key
+        except (OSError, ValueError, TypeError, KeyError) as error:
+            return f"cannot be read: {type(error).__name__}: {error}"
+        if key != folder.name:
+            return f"job.json describes job {key}, not {folder.name}"
+        return None
+
+    def _quarantine(self, folder: Path, reason: str) -> None:
+        self.quarantine.mkdir(parents=True, exist_ok=True)
+        target = self.quarantine / f"{folder.name}-{int(time.time())}-{os.getpid()}"
+        try:
+            os.rename(folder, target)
+        except OSError:  # another process moved it first
+            return
+        (target / "QUARANTINED.txt").write_text(reason + "\n")
+        self.quarantined.append((target, reason))
 
     def write(self, job: Job, predictions: Predictions, info: dict) -> bool:
         """Stores a finished job; False if another process stored it first."""
         self.runs.mkdir(parents=True, exist_ok=True)
-        temp = Path(tempfile.mkdtemp(prefix=f".tmp-{job.key}-", dir=self.runs))
+        owner = f"{os.getpid()}@{socket.gethostname()}-"
+        temp = Path(tempfile.mkdtemp(prefix=f".tmp-{job.key}-{owner}", dir=self.runs))
         try:
             _write_json(temp / "predictions.json", predictions.to_json())
             _write_json(temp / "info.json", info)
             (temp / "job.json").write_text(job.canonical())
+            _write_json(temp / MANIFEST, {name: _digest(temp / name) for name in FILES})
             os.rename(temp, self.job_dir(job))
         except OSError:
             shutil.rmtree(temp, ignore_errors=True)
@@ -91,25 +152,74 @@ class Store:
     def failed(self) -> list[dict]:
         if not self.failures.is_dir():
             return []
-        return [json.loads(p.read_text()) for p in sorted(self.failures.glob("*.json"))]
+        out = []
+        for path in sorted(self.failures.glob("*.json")):
+            try:
+                out.append(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                continue  # a damaged failure record says nothing; its job reruns anyway
+        return out
 
     def records(self) -> Iterator[JobRecord]:
+        """Every stored job whole; a damaged one is quarantined, never yielded."""
         if not self.runs.is_dir():
             return
         for folder in sorted(self.runs.iterdir()):
-            if folder.name.startswith(".tmp-") or not (folder / "job.json").exists():
+            if folder.name.startswith(".tmp-") or not folder.is_dir():
                 continue
-            yield JobRecord(
-                Job.from_canonical((folder / "job.json").read_text()),
-                Predictions.from_json(json.loads((folder / "predictions.json").read_text())),
-                json.loads((folder / "info.json").read_text()),
-            )
+            problem = self.problem(folder)
+            if problem is None:
+                try:
+                    raw = json.loads((folder / "predictions.json").read_text())
+                    yield JobRecord(Job.from_canonical((folder / "job.json").read_text()),
+                                    Predictions.from_json(raw),
+                                    json.loads((folder / "info.json").read_text()))
+                    continue
+                except (OSError, ValueError, TypeError, KeyError) as error:
+                    problem = f"cannot be read: {type(error).__name__}: {error}"
+            self._quarantine(folder, problem)
 
-    def sweep_temporary(self) -> int:
-        """Removes the temporary folders of killed runs; returns how many."""
+    def verify(self, repair: bool = False) -> list[tuple[Path, str]]:
+        """Every damaged entry of the store and why; with `repair`, each is quarantined (its
+        job then runs again on the next run)."""
+        found = []
+        if self.runs.is_dir():
+            for folder in sorted(self.runs.iterdir()):
+                if folder.is_dir() and not folder.name.startswith(".tmp-"):
+                    problem = self.problem(folder)
+                    if problem:
+                        found.append((folder, problem))
+                        if repair:
+                            self._quarantine(folder, problem)
+        return found
+
+    def sweep_temporary(self, older_than_s: float = STALE_TEMP_S) -> int:
+        """Removes the temporary folders of killed writers: those of a process of this host
+        that is gone, and any older than `older_than_s`; never a live writer's. Returns how
+        many."""
         if not self.runs.is_dir():
             return 0
-        stale = [p for p in self.runs.glob(".tmp-*") if p.is_dir()]
-        for folder in stale:
-            shutil.rmtree(folder, ignore_errors=True)
-        return len(stale)
+        removed, limit = 0, time.time() - older_than_s
+        for folder in self.runs.glob(".tmp-*"):
+            try:
+                if folder.is_dir() and (_writer_gone(folder.name)
+                                        or folder.stat().st_mtime < limit):
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed += 1
+            except OSError:
+                continue  # gone already: its writer finished or another sweep took it
+        return removed
+
+
+def _writer_gone(name: str) -> bool:
+    """Whether the temporary folder's writer is a process of this host that has ended."""
+    match = TEMP.match(name)
+    if not match or match["host"] != socket.gethostname():
+        return False
+    try:
+        os.kill(int(match["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False

@@ -9,6 +9,7 @@ dataset's clips of the same predictions, as MEGC 2019 reports its parts: task `T
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -42,6 +43,7 @@ class RunScores:
     # What its stored jobs say of their data, for protocol cards: annotation versions,
     # exclusions, source (benchmark/protocol_cards.py; jobs stored before cards lack some).
     provenance: dict = field(default_factory=dict, compare=False)
+    data_version: str = ""  # a digest of what its jobs read (`data_identity`)
 
     def __post_init__(self):
         if not self.data:
@@ -83,19 +85,37 @@ class RunScores:
             return None
 
 
-def run_scores(records: list[JobRecord], head: str = "final") -> list[RunScores]:
-    """Groups job records into runs and scores each seed's pooled predictions."""
+CODE_VERSIONS = ("method", "views")  # what a newer run of the same data may supersede
+
+
+def data_identity(job) -> tuple:
+    """The versions of what a job read (data, annotations, preprocessing, weights...), not of
+    the code that read it: two runs with different identities are different rows."""
+    return tuple((k, v) for k, v in job.versions if k not in CODE_VERSIONS)
+
+
+def run_scores(records: list[JobRecord], head: str = "final",
+               keys: set[str] | None = None) -> list[RunScores]:
+    """Groups job records into runs and scores each seed's pooled predictions. `keys`: only
+    the jobs with these keys (those a run just planned from the data as they are now).
+
+    A run of newer code on the same data supersedes the old one; runs on different data
+    (another version of a dataset tree, other annotations) are never merged and never hide
+    each other: each is its own row, with its data version."""
     groups: dict[tuple, dict[int, list[JobRecord]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
         job = record.job
+        if keys is not None and job.key not in keys:
+            continue
         key = (job.run_label, job.task, job.selection, job.budget, job.versions)
         groups[key][job.seed].append(record)
     newest: dict[tuple, tuple[float, tuple]] = {}
     for key, seeds in groups.items():
         finished = max(r.info.get("finished", 0.0) for rs in seeds.values() for r in rs)
-        row = key[:4]
+        job = next(iter(seeds.values()))[0].job
+        row = (*key[:4], data_identity(job))
         if row not in newest or finished > newest[row][0]:
-            newest[row] = (finished, key)  # a newer version of the same run supersedes the old
+            newest[row] = (finished, key)
     rows = []
     for _, key in sorted(newest.values(), key=lambda item: item[1][:2]):
         seeds = groups[key]
@@ -108,7 +128,8 @@ def run_scores(records: list[JobRecord], head: str = "final") -> list[RunScores]
         data = first.info["task"].get("data", "synthetic" if synthetic else "real")
         row = RunScores(key[0], key[1], key[2], key[3], synthetic, folds, expected,
                         tuple(sorted(seeds)), tuple(_scored(p) for p in pooled),
-                        tuple(first.predictions.classes), data, pooled, _provenance(first))
+                        tuple(first.predictions.classes), data, pooled, _provenance(first),
+                        _digest(data_identity(first.job)))
         rows.append(row)
         parts = sorted({clip.split("/")[0] for r in seeds[min(seeds)] for clip in
                         r.predictions.clips})
@@ -118,6 +139,10 @@ def run_scores(records: list[JobRecord], head: str = "final") -> list[RunScores]
             rows.append(replace(row, task=f"{row.task}[{dataset}]",
                                 per_seed=tuple(_scored(p) for p in part), pooled=part))
     return rows
+
+
+def _digest(identity: tuple) -> str:
+    return hashlib.sha256(repr(identity).encode()).hexdigest()[:8]
 
 
 def _provenance(record: JobRecord) -> dict:
@@ -163,8 +188,14 @@ def comparison_frame(runs: list[RunScores]) -> pd.DataFrame:
     columns = [f"{labels[task]} {metric}" for task in sorted(labels)
                for metric in ("UF1", "UAR", "folds x seeds")]
     table: dict[tuple, dict[str, str]] = defaultdict(dict)
+    versions = defaultdict(set)
     for run in runs:
-        row = table[(run.method, run.selection, "default" if run.budget is None else run.budget)]
+        versions[(run.method, run.task, run.selection, run.budget)].add(run.data_version)
+    for run in runs:
+        method = run.method
+        if len(versions[(run.method, run.task, run.selection, run.budget)]) > 1:
+            method += f" (data {run.data_version})"  # several versions of its data stored
+        row = table[(method, run.selection, "default" if run.budget is None else run.budget)]
         row[f"{labels[run.task]} UF1"] = format_cell(run, "uf1")
         row[f"{labels[run.task]} UAR"] = format_cell(run, "uar")
         row[f"{labels[run.task]} folds x seeds"] = f"{run.folds} x {len(run.seeds)}"
@@ -178,7 +209,8 @@ def tidy_frame(runs: list[RunScores]) -> pd.DataFrame:
     """One line per run, numbers unformatted: the CSV that other tools read."""
     lines = []
     for run in runs:
-        line = {"method": run.method, "task": run.task, "data": run.data, "selection": run.selection, "budget": run.budget,
+        line = {"method": run.method, "task": run.task, "data": run.data,
+                "data_version": run.data_version, "selection": run.selection, "budget": run.budget,
                 "folds": run.folds, "folds_expected": run.folds_expected,
                 "seeds": " ".join(map(str, run.seeds))}
         for metric in ("uf1", "uar", "accuracy"):

@@ -15,6 +15,7 @@ interpolated frames start at the onset and end at the offset; the apex need not 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -32,7 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mer_bench.datasets.clip import Clip
-from mer_bench.datasets.errors import ClipError, FaceNotFound
+from mer_bench.datasets.errors import ClipError, DatasetError, FaceNotFound
 from mer_bench.datasets.faces import check_detector, detect_face, detector_key, detector_options
 from mer_bench.datasets.flow import tvl1_flow
 from mer_bench.datasets.interpolation import interpolate_frames
@@ -266,16 +267,40 @@ class PrepareReport:
         return text + "".join(f"\n  failed {key}: {why}" for key, why in self.failed.items())
 
 
+class CacheUnwritable(DatasetError):
+    """The bundle cache cannot be written (disk full, read-only, no permission): a fault of
+    the machine, not of a clip, so preparing stops instead of dropping clip after clip."""
+
+
+# A write error with one of these is the machine's, whichever clip met it.
+MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+
+
+def _machine_fault(error: OSError, cache: BundleCache) -> bool:
+    if error.errno in MACHINE_ERRNOS:
+        return True
+    where = Path(error.filename or "").resolve() if error.filename else None
+    return (error.errno in (errno.EACCES, errno.EPERM) and where is not None
+            and Path(cache.root).resolve() in (where, *where.parents))
+
+
 def _prepare_one(cache: BundleCache, clip: Clip) -> tuple[str, str | None, float | None, str | None]:
     """(clip key, bundle key, seconds if made now else None, failure reason).
 
-    Any error is the clip's failure, reported by name; it never stops the other clips."""
+    Any error of the clip is its failure, reported by name; it never stops the other clips.
+    An error of the machine (the cache cannot be written) raises CacheUnwritable."""
     started = time.perf_counter()
     try:
         key, made = cache.ensure(clip)
         return clip.key, key, time.perf_counter() - started if made else None, None
     except ClipError as error:
         return clip.key, None, None, error.problem + (f" ({error.path})" if error.path else "")
+    except OSError as error:
+        if _machine_fault(error, cache):
+            raise CacheUnwritable(f"cannot write the bundle cache {cache.root}: "
+                                  f"{error.strerror or error} ({error.filename or clip.key}); "
+                                  f"preparing stopped, no clip dropped") from None
+        return clip.key, None, None, f"{type(error).__name__}: {error}"
     except Exception as error:  # noqa: BLE001 -- e.g. an OpenCV error on a strange frame
         return clip.key, None, None, f"{type(error).__name__}: {error}"
 

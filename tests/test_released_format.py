@@ -226,10 +226,10 @@ def test_epoch_schedules_and_released_weights_are_trained_fold_by_fold():
 
 
 def test_weights_dir_on_the_command_line_is_named_by_its_folder_or_explicitly():
-    from mer_bench.benchmark.cli import _config, build_parser
+    from mer_bench.benchmark.cli import _config, parse
 
-    args = build_parser().parse_args(["run", "--weights-dir", "/x/STSTNet_Weights",
-                                      "--weights-dir", "ststnet_weights=/y/w"])
+    args = parse(["run", "--weights-dir", "/x/STSTNet_Weights",
+                  "--weights-dir", "ststnet_weights=/y/w"])
     assert _config(args).weights_dirs == (("STSTNet_Weights", "/x/STSTNet_Weights"),
                                           ("ststnet_weights", "/y/w"))
     with pytest.raises(ValueError, match="give their folder with --weights-dir"):
