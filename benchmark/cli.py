@@ -81,6 +81,11 @@ def _common(subcommand: bool = False) -> argparse.ArgumentParser:
                              "Table 6: 5, 10); use with SKD-TSTSAN's segments=D")
     common.add_argument("--detector", default=default("dlib"),
                         help="face detector: dlib (default) or retinaface (needs --detector-weights)")
+    common.add_argument("--detector-preset", choices=["harness", "release"],
+                        default=default(None),
+                        help="RetinaFace settings: harness (default: grey frames, faces above "
+                             "0.9, exact NMS areas) or release (the SKD-TSTSAN release's: colour "
+                             "frames, faces above 0.5, NMS areas + 1 pixel)")
     common.add_argument("--detector-weights", metavar="PATH", default=default(None),
                         help="RetinaFace weights: the Pytorch_Retinaface release's "
                              "mobilenet0.25_Final.pth or Resnet50_Final.pth (never downloaded)")
@@ -118,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="start every fold from a checkpoint trained on TASK (a "
                           "macro-expression task, say)")
     run.add_argument("--pretrain-budget", type=positive_int, help="pretraining iterations")
+    run.add_argument("--threads", type=positive_int,
+                     help="CPU threads of each job (default: the cores shared out among the "
+                          "workers); the same count gives the same bits serial or in workers")
     run.add_argument("--executor", choices=["local", "ray"], default="local",
                      help="local (default): serial, or --workers processes; ray: Ray tasks")
     run.add_argument("--ray-address", help="a running Ray cluster (auto, or host:port); "
@@ -214,6 +222,7 @@ def _config(args: argparse.Namespace) -> RunConfig:
                      default_data_root=args.data_root, plugins=tuple(args.plugin),
                      preprocess=_preprocess(args), device=args.device,
                      workers=args.workers or 1, prepare_workers=args.prepare_workers,
+                     threads=getattr(args, "threads", None),
                      progress=not args.quiet,
                      fold_parallel=_fold_parallel(getattr(args, "fold_parallel", "1")),
                      executor=getattr(args, "executor", "local"),
@@ -240,8 +249,11 @@ def _fold_parallel(value: str) -> int:
 
 
 def _preprocess(args: argparse.Namespace) -> PreprocessSettings:
+    from mer_bench.datasets.faces import DETECTOR_PRESETS
+
+    preset = DETECTOR_PRESETS[args.detector_preset] if args.detector_preset else {}
     return PreprocessSettings(domains=args.domains, detector=args.detector,
-                              detector_weights=args.detector_weights)
+                              detector_weights=args.detector_weights, **preset)
 
 
 def grid_path(name: str) -> Path:

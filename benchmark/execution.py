@@ -21,6 +21,7 @@ from mer_bench.benchmark.planning import PreparedTask, prepare_task
 from mer_bench.benchmark.pretraining import ensure_checkpoint, pretraining_job
 from mer_bench.benchmark.released_weights import folder_digest, match_weights
 from mer_bench.benchmark.store import Store
+from mer_bench.datasets.errors import MACHINE_ERRNOS, MachineFault
 from mer_bench.datasets.views import build_view
 
 
@@ -94,6 +95,9 @@ def execute_group(jobs: list[Job], config: RunConfig) -> list[tuple[Job, str | N
         config.load_plugins()
         _run_together(jobs, config.with_domains(jobs[0].domains), store)
         return [(job, None) for job in jobs]
+    except OSError as failure:
+        _stop_if_the_machines(failure, store)
+        error = traceback.format_exc()
     except Exception:
         error = traceback.format_exc()
         for job in jobs:
@@ -128,10 +132,22 @@ def execute_job(job: Job, config: RunConfig) -> tuple[Job, str | None]:
         config.load_plugins()
         _run(job, config.with_domains(job.domains), store)
         return job, None
+    except OSError as error:
+        _stop_if_the_machines(error, store)
+        failure = traceback.format_exc()
     except Exception:  # a bad job is recorded and the grid goes on
-        error = traceback.format_exc()
-        store.record_failure(job, error)
-        return job, error
+        failure = traceback.format_exc()
+    store.record_failure(job, failure)
+    return job, failure
+
+
+def _stop_if_the_machines(error: OSError, store) -> None:
+    """A full disk or a read-only results folder stops the run, with the reason; recording
+    one failed job after another would only hide it (and could not be written either)."""
+    if error.errno in MACHINE_ERRNOS:
+        raise MachineFault(f"cannot write the results folder {store.root}: {error.strerror} "
+                           f"({error.filename or 'a stored job'}); the run stopped, every job "
+                           "stored before is kept") from None
 
 
 @dataclass
@@ -201,6 +217,8 @@ def _fold_weights(job: Job, config: RunConfig, prepared: PreparedTask) -> str:
 def _run(job: Job, config: RunConfig, store: Store) -> None:
     import torch
 
+    if config.threads:  # in the driver too (serial), so every executor computes alike
+        torch.set_num_threads(config.threads)
     data = _job_data(job, config)
     torch.manual_seed(job.rng_seed)
     started = time.perf_counter()
@@ -210,6 +228,10 @@ def _run(job: Job, config: RunConfig, store: Store) -> None:
 
 def _run_together(jobs: list[Job], config: RunConfig, store: Store) -> None:
     """Has the method train the folds of `jobs` (one run) at once, then stores each."""
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
     datas = [_job_data(job, config) for job in jobs]
     started = time.perf_counter()
     outputs = datas[0].method.fit_predict_folds([(d.train, d.test, d.context) for d in datas])

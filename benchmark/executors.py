@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import importlib
 import os
-import signal
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from typing import Any, Callable, Iterable, Iterator
+
+from mer_bench.benchmark.lifetimes import die_with_parent
 
 
 class _Executor:
@@ -57,17 +58,6 @@ def visible_gpus() -> tuple[str, ...]:
     return tuple(str(i) for i in range(torch.cuda.device_count()))
 
 
-def _die_with_parent() -> None:
-    """Linux: the kernel kills this worker when the driver dies (e.g. SIGKILL), so no orphan
-    goes on writing results after the run was stopped. Elsewhere a no-op."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 _STARTED = None  # in a worker: where it says which item it starts (see ProcessExecutor)
 
 
@@ -76,7 +66,7 @@ def _init_worker(threads: int, gpus: tuple[str, ...], slots, started,
     """Pins this worker to its GPU before torch touches CUDA; sets its CPU threads; imports
     `preload` (the job function's modules) once, early."""
     global _STARTED
-    _die_with_parent()
+    die_with_parent()
     _STARTED = started
     slot = slots.get()
     if gpus:
@@ -111,9 +101,9 @@ class ProcessExecutor(_Executor):
 
     def __init__(self, workers: int, gpus: tuple[str, ...] = (), retries: int = 2,
                  crashed: Callable[[Any, str], Any] | None = None,
-                 preload: tuple[str, ...] = ()):
+                 preload: tuple[str, ...] = (), threads: int | None = None):
         self.workers, self.gpus, self.preload = workers, tuple(gpus), tuple(preload)
-        self.threads = max(1, (os.cpu_count() or 1) // workers)
+        self.threads = threads or max(1, (os.cpu_count() or 1) // workers)
         self.retries, self.crashed = retries, crashed
         self._pool: ProcessPoolExecutor | None = None
         self._started = None
@@ -237,9 +227,10 @@ class RayExecutor(_Executor):
 def make_executor(workers: int, kind: str = "local", ray_address: str | None = None,
                   crashed: Callable[[Any, str], Any] | None = None,
                   gpus_per_job: float = 0.0, gpus: tuple[str, ...] = (),
-                  preload: tuple[str, ...] = ()):
+                  preload: tuple[str, ...] = (), threads: int | None = None):
     """`local`: serial for 1 worker, else worker processes (pinned round-robin to `gpus`,
-    each importing `preload` at start); `ray`: Ray tasks."""
+    each importing `preload` at start, with `threads` CPU threads, default the cores shared
+    out); `ray`: Ray tasks."""
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
     if kind == "ray":
@@ -247,4 +238,5 @@ def make_executor(workers: int, kind: str = "local", ray_address: str | None = N
     if kind != "local":
         raise ValueError(f"unknown executor {kind!r}: local or ray")
     return SerialExecutor() if workers == 1 else ProcessExecutor(workers, gpus, crashed=crashed,
-                                                                 preload=preload)
+                                                                 preload=preload,
+                                                                 threads=threads)

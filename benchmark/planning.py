@@ -5,9 +5,11 @@ cannot run is refused here, before any work."""
 from __future__ import annotations
 
 import hashlib
+import sys
 from dataclasses import dataclass
 
 from mer_bench.benchmark.config import RunConfig
+from mer_bench.benchmark.environment import bf16_note
 from mer_bench.benchmark.jobs import Grid, Job
 from mer_bench.benchmark.released_weights import folder_digest, match_weights
 from mer_bench.benchmark.tasks import TaskData, build_task, load_task
@@ -54,6 +56,12 @@ def plan(grid: Grid, config: RunConfig) -> tuple[list[Job], dict[str, PreparedTa
 
     Speed(grid.precision)  # an unknown precision fails here, before any work
     check_device(config.device)
+    if grid.precision == "bf16":  # said before any work, where it cannot pay
+        from mer_bench.methods.training import pick_device
+
+        note = bf16_note(grid.precision, pick_device(config.device).type)
+        if note:
+            print(note, file=sys.stderr, flush=True)
     if grid.selection not in SELECTION_RULES:
         raise ValueError(f"selection rule {grid.selection!r} is not available; "
                          f"choose from {list(SELECTION_RULES)}")

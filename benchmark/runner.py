@@ -45,7 +45,7 @@ def run_grids(grids: list[Grid], config: RunConfig) -> RunSummary:
     gpus = visible_gpus() if config.device in ("auto", "cuda") else ()
     with make_executor(config.workers, config.executor, config.ray_address,
                        partial(_crashed, store=store), config.gpus_per_job, gpus,
-                       preload=(execution.__name__,)) as executor:
+                       preload=(execution.__name__,), threads=config.threads) as executor:
         # the workers start (import torch) while the tasks are prepared and planned
         jobs, prepared = [], {}
         for grid in grids:

@@ -15,9 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
-import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from typing import Iterator
 import numpy as np
 
 from mer_bench.benchmark.jobs import Job
+from mer_bench.benchmark.lifetimes import STALE_S, is_stale, owner_tag
 
 
 @dataclass(frozen=True)
@@ -64,8 +63,6 @@ def _write_json(path: Path, data: dict) -> None:
 
 FILES = ("job.json", "predictions.json", "info.json")
 MANIFEST = "digests.json"
-STALE_TEMP_S = 3600.0  # a temporary folder this old is a killed writer's, whoever wrote it
-TEMP = re.compile(r"^\.tmp-[0-9a-f]+-(?P<pid>\d+)@(?P<host>.+)-[a-z0-9_]+$")
 
 
 def _digest(path: Path) -> str:
@@ -128,8 +125,7 @@ class Store:
     def write(self, job: Job, predictions: Predictions, info: dict) -> bool:
         """Stores a finished job; False if another process stored it first."""
         self.runs.mkdir(parents=True, exist_ok=True)
-        owner = f"{os.getpid()}@{socket.gethostname()}-"
-        temp = Path(tempfile.mkdtemp(prefix=f".tmp-{job.key}-{owner}", dir=self.runs))
+        temp = Path(tempfile.mkdtemp(prefix=f".tmp-{job.key}-{owner_tag()}", dir=self.runs))
         try:
             _write_json(temp / "predictions.json", predictions.to_json())
             _write_json(temp / "info.json", info)
@@ -193,33 +189,13 @@ class Store:
                             self._quarantine(folder, problem)
         return found
 
-    def sweep_temporary(self, older_than_s: float = STALE_TEMP_S) -> int:
-        """Removes the temporary folders of killed writers: those of a process of this host
-        that is gone, and any older than `older_than_s`; never a live writer's. Returns how
-        many."""
+    def sweep_temporary(self, older_than_s: float = STALE_S) -> int:
+        """Removes the temporary folders of killed writers (benchmark/lifetimes.py): those of
+        a process of this host that is gone, and any older than `older_than_s`; never a live
+        writer's. Returns how many."""
         if not self.runs.is_dir():
             return 0
-        removed, limit = 0, time.time() - older_than_s
-        for folder in self.runs.glob(".tmp-*"):
-            try:
-                if folder.is_dir() and (_writer_gone(folder.name)
-                                        or folder.stat().st_mtime < limit):
-                    shutil.rmtree(folder, ignore_errors=True)
-                    removed += 1
-            except OSError:
-                continue  # gone already: its writer finished or another sweep took it
-        return removed
-
-
-def _writer_gone(name: str) -> bool:
-    """Whether the temporary folder's writer is a process of this host that has ended."""
-    match = TEMP.match(name)
-    if not match or match["host"] != socket.gethostname():
-        return False
-    try:
-        os.kill(int(match["pid"]), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
-        return False
-    return False
+        stale = [p for p in self.runs.glob(".tmp-*") if p.is_dir() and is_stale(p, older_than_s)]
+        for folder in stale:
+            shutil.rmtree(folder, ignore_errors=True)
+        return len(stale)

@@ -128,7 +128,8 @@ def run_scores(records: list[JobRecord], head: str = "final",
         data = first.info["task"].get("data", "synthetic" if synthetic else "real")
         row = RunScores(key[0], key[1], key[2], key[3], synthetic, folds, expected,
                         tuple(sorted(seeds)), tuple(_scored(p) for p in pooled),
-                        tuple(first.predictions.classes), data, pooled, _provenance(first),
+                        tuple(first.predictions.classes), data, pooled,
+                        _provenance(first, [r for rs in seeds.values() for r in rs]),
                         _digest(data_identity(first.job)))
         rows.append(row)
         parts = sorted({clip.split("/")[0] for r in seeds[min(seeds)] for clip in
@@ -145,8 +146,11 @@ def _digest(identity: tuple) -> str:
     return hashlib.sha256(repr(identity).encode()).hexdigest()[:8]
 
 
-def _provenance(record: JobRecord) -> dict:
+def _provenance(record: JobRecord, records: list[JobRecord]) -> dict:
     facts = {k: record.info["task"][k] for k in CARD_FACTS if k in record.info["task"]}
+    threads = {r.info.get("environment", {}).get("cpu_threads") for r in records} - {None}
+    if threads:  # more than one: its folds' float reductions differed (the bits may)
+        facts["cpu threads"] = sorted(threads)
     return {"annotations": dict(record.job.versions).get("annotations", ""), **facts}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class DatasetError(Exception):
     """The dataset as a whole cannot be read: a missing folder or sheet, a missing column."""
@@ -20,3 +22,12 @@ class ClipError(Exception):
 
 class FaceNotFound(ClipError):
     """The face detector found no face on the clip's first frame."""
+
+
+class MachineFault(DatasetError):
+    """The machine, not the data: a disk full, a read-only or forbidden results folder. The
+    run stops with the reason instead of failing (or dropping) one job or clip after another."""
+
+
+# A write error with one of these is the machine's, whichever file met it.
+MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}

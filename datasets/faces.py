@@ -96,10 +96,11 @@ def retinaface_network(weights: str | Path, network: str | None = None):
 
 def detect_retinaface(grey: np.ndarray, weights: str | Path | None = None,
                       network: str | None = None, confidence: float = 0.9,
-                      nms: float = 0.4) -> Box | None:
+                      nms: float = 0.4, nms_area: str = "exact") -> Box | None:
     """The most confident face. Not the largest, as for dlib: a clip shows one subject, and
     RetinaFace scores faces where HOG does not; a looser box beside the face can survive NMS
-    and would win on size. Grey frames are repeated into three BGR channels."""
+    and would win on size. Grey frames are repeated into three BGR channels; a colour (BGR)
+    frame is used as it is (the `colour` option: the caller decodes it so, as the release)."""
     if weights is None:
         raise ValueError(_NEEDS_WEIGHTS)
     net = retinaface_network(weights, network)
@@ -107,7 +108,7 @@ def detect_retinaface(grey: np.ndarray, weights: str | Path | None = None,
 
     colour = grey.ndim == 3 and grey.shape[2] == 3
     image = grey if colour else cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
-    boxes, _ = detect_faces(net, image, confidence, nms)
+    boxes, _ = detect_faces(net, image, confidence, nms, nms_area)
     height, width = image.shape[:2]
     for x1, y1, x2, y2 in boxes.tolist():  # best first
         box = Box(max(math.floor(x1), 0), max(math.floor(y1), 0),
@@ -130,12 +131,19 @@ class Backend:
     detect: Callable[..., Box | None]
     options: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
+    load: Callable[..., object] | None = None  # loads its model from the options (`verify`)
+    colour: str | None = None  # the option that asks for colour frames, if it has one
+    # options that enter the cache key only away from their default (older keys stay)
+    keyed_if_set: tuple[tuple[str, object], ...] = ()
 
 
 DETECTORS = {
     "dlib": Backend(detect_dlib),
-    "retinaface": Backend(detect_retinaface, ("weights", "network", "confidence", "nms"),
-                          files=("weights",)),
+    "retinaface": Backend(detect_retinaface, ("weights", "network", "confidence", "nms",
+                                              "nms_area", "colour"),
+                          files=("weights",), colour="colour",
+                          load=lambda weights, network, **_: retinaface_network(weights, network),
+                          keyed_if_set=(("nms_area", "exact"), ("colour", False))),
 }
 
 
@@ -164,12 +172,46 @@ def check_detector(settings) -> None:
             raise ValueError(_NEEDS_WEIGHTS)
 
 
+def detection_options(settings) -> dict:
+    """The options the detect function takes (the colour option is the frame's decoding)."""
+    colour = backend(settings.detector).colour
+    return {k: v for k, v in detector_options(settings).items() if k != colour}
+
+
+def wants_colour(settings) -> bool:
+    """Whether the chosen detector is to see the first frame in colour."""
+    option = backend(settings.detector).colour
+    return bool(option and getattr(settings, f"detector_{option}"))
+
+
+# Detector settings by name: `harness` (the default) and `release`, the values of the
+# SKD-TSTSAN authors' RetinaFace preprocessing (colour frames, faces above 0.5, the
+# Pytorch_Retinaface CPU NMS's +1-pixel areas).
+DETECTOR_PRESETS = {
+    "harness": {"detector_confidence": 0.9, "detector_nms_area": "exact",
+                "detector_colour": False},
+    "release": {"detector_confidence": 0.5, "detector_nms_area": "plus_one",
+                "detector_colour": True},
+}
+
+
+def verify_detector(settings) -> None:
+    """Loads the chosen detector's model once, before any clip, so that an empty, truncated
+    or wrong weights file is one clear error naming the file, not one failure per clip."""
+    check_detector(settings)
+    chosen = backend(settings.detector)
+    if chosen.load is not None:
+        chosen.load(**detector_options(settings))
+
+
 def detector_key(settings) -> dict:
     """The options as they enter the cache key: none for dlib (its keys stay as they were),
     a weights file by its sha256 rather than its path."""
     chosen = backend(settings.detector)
     key = {}
     for option, value in detector_options(settings).items():
+        if (option, value) in chosen.keyed_if_set:
+            continue
         if option in chosen.files:
             key[f"detector_{option}_sha256"] = file_sha256(value)
         else:

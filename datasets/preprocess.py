@@ -33,8 +33,9 @@ import numpy as np
 from tqdm import tqdm
 
 from mer_bench.datasets.clip import Clip
-from mer_bench.datasets.errors import ClipError, DatasetError, FaceNotFound
-from mer_bench.datasets.faces import check_detector, detect_face, detector_key, detector_options
+from mer_bench.datasets.errors import MACHINE_ERRNOS, ClipError, FaceNotFound, MachineFault
+from mer_bench.datasets.faces import (
+    check_detector, detect_face, detection_options, detector_key, verify_detector, wants_colour)
 from mer_bench.datasets.flow import tvl1_flow
 from mer_bench.datasets.interpolation import interpolate_frames
 
@@ -58,6 +59,8 @@ class PreprocessSettings:
     detector_network: str | None = None  # "mobilenet0.25" | "resnet50"; None: from the file
     detector_confidence: float = 0.9
     detector_nms: float = 0.4
+    detector_nms_area: str = "exact"  # or "plus_one", the release's NMS areas
+    detector_colour: bool = False  # the first frame in colour, as the release feeds it
 
     def __post_init__(self):
         if isinstance(self.domains, bool) or not isinstance(self.domains, int) or self.domains < 2:
@@ -87,10 +90,25 @@ def _read_file(clip: Clip, path: Path, what: str) -> bytes:
         raise ClipError(clip.key, f"{what} unreadable: {error}", str(path)) from None
 
 
+def imdecode(data: bytes, flags: int) -> np.ndarray | None:
+    """cv2.imdecode, None for anything it cannot read (OpenCV 5 raises on an empty buffer
+    where 4.x returned None), so that the caller names the file."""
+    if not data:
+        return None
+    try:
+        return cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error:
+        return None
+
+
+def unreadable(data: bytes) -> str:
+    return "is empty (0 bytes)" if not data else f"is not a readable image ({len(data)} bytes)"
+
+
 def _decode_grey(clip: Clip, data: bytes, number: int, role: str) -> np.ndarray:
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    image = imdecode(data, cv2.IMREAD_GRAYSCALE)
     if image is None:
-        raise ClipError(clip.key, f"{role} frame {number} is not a readable image",
+        raise ClipError(clip.key, f"{role} frame {number} {unreadable(data)}",
                         str(clip.frame_path(number)))
     return image
 
@@ -145,7 +163,10 @@ def make_bundle(clip: Clip, frame_bytes: dict[str, bytes], settings: PreprocessS
         return released_bundle(clip, frame_bytes["image"])
     numbers = key_frames(clip)
     grey = {role: _decode_grey(clip, frame_bytes[role], numbers[role], role) for role in numbers}
-    box = detect_face(grey["onset"], settings.detector, **detector_options(settings))
+    seen = grey["onset"]
+    if wants_colour(settings):
+        seen = imdecode(frame_bytes["onset"], cv2.IMREAD_COLOR)
+    box = detect_face(seen, settings.detector, **detection_options(settings))
     if box is None:
         raise FaceNotFound(clip.key, f"no face found by {settings.detector} on the first frame",
                            str(clip.frame_path(clip.onset)))
@@ -171,10 +192,11 @@ def make_bundle(clip: Clip, frame_bytes: dict[str, bytes], settings: PreprocessS
 def released_bundle(clip: Clip, data: bytes) -> dict:
     """A released flow image as OpenCV reads it (BGR order, uint8), the way its authors read
     it: {"flow_image": (H, W, 3)}. Views of such a bundle: datasets/views.py."""
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    image = imdecode(data, cv2.IMREAD_COLOR)
     if image is None or image.ndim != 3 or image.shape[2] != 3:
-        raise ClipError(clip.key, "released image is not a readable 3-channel image "
-                        "(expected u, v and strain channels)", clip.image)
+        what = unreadable(data) if image is None else f"has shape {image.shape}"
+        raise ClipError(clip.key, f"released image {what}; expected a 3-channel image (u, v "
+                        "and strain channels)", clip.image)
     return {"flow_image": image}
 
 
@@ -215,10 +237,20 @@ class BundleCache:
 
     def ensure(self, clip: Clip) -> tuple[str, bool]:
         """The clip's bundle key, making the bundle if absent; True when it was made now."""
+        key, made, _ = self.ensure_whole(clip)
+        return key, made
+
+    def ensure_whole(self, clip: Clip) -> tuple[str, bool, str | None]:
+        """`ensure`, and why a cached bundle that could not be loaded was deleted and remade
+        (else None); a bundle that fails again is the clip's failure."""
         key, frame_bytes = self.locate(clip)
         path = self.path(key)
+        damaged = None
         if path.exists():
-            return key, False
+            damaged = self.damage(key)
+            if damaged is None:
+                return key, False, None
+            path.unlink(missing_ok=True)
         bundle = make_bundle(clip, frame_bytes, self.settings)
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
@@ -229,11 +261,23 @@ class BundleCache:
         except BaseException:
             Path(temp).unlink(missing_ok=True)
             raise
-        return key, True
+        if damaged is not None and self.damage(key) is not None:
+            raise ClipError(clip.key, f"its bundle could not be loaded ({damaged}), nor once "
+                            "remade", str(path))
+        return key, True, damaged
 
     def load(self, key: str) -> dict[str, np.ndarray]:
         with np.load(self.path(key)) as data:
             return {name: data[name] for name in data.files}
+
+    def damage(self, key: str) -> str | None:
+        """Why the cached bundle cannot be loaded whole (every array read, so every CRC
+        checked); None if it can."""
+        try:
+            self.load(key)
+        except Exception as error:  # noqa: BLE001 -- a zip, a pickle or an OS error
+            return f"{type(error).__name__}: {error}"
+        return None
 
     def sweep_temporary(self, older_than_s: float = 3600.0) -> int:
         """Removes temp files that a killed writer left behind; a young one may belong to a
@@ -259,21 +303,20 @@ class PrepareReport:
     cached: int = 0
     failed: dict[str, str] = field(default_factory=dict)  # clip key -> reason
     seconds: list[float] = field(default_factory=list)  # per clip prepared now
+    remade: dict[str, str] = field(default_factory=dict)  # clip key -> why its bundle was
 
     def summary(self) -> str:
         text = f"{self.prepared} prepared, {self.cached} cached, {len(self.failed)} failed"
         if self.seconds:
             text += f" (median {np.median(self.seconds):.2f} s per clip prepared)"
+        text += "".join(f"\n  remade {key}: its cached bundle could not be loaded ({why})"
+                        for key, why in self.remade.items())
         return text + "".join(f"\n  failed {key}: {why}" for key, why in self.failed.items())
 
 
-class CacheUnwritable(DatasetError):
+class CacheUnwritable(MachineFault):
     """The bundle cache cannot be written (disk full, read-only, no permission): a fault of
     the machine, not of a clip, so preparing stops instead of dropping clip after clip."""
-
-
-# A write error with one of these is the machine's, whichever clip met it.
-MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 
 
 def _machine_fault(error: OSError, cache: BundleCache) -> bool:
@@ -284,31 +327,37 @@ def _machine_fault(error: OSError, cache: BundleCache) -> bool:
             and Path(cache.root).resolve() in (where, *where.parents))
 
 
-def _prepare_one(cache: BundleCache, clip: Clip) -> tuple[str, str | None, float | None, str | None]:
-    """(clip key, bundle key, seconds if made now else None, failure reason).
+def _prepare_one(cache: BundleCache, clip: Clip) -> tuple:
+    """(clip key, bundle key, seconds if made now else None, failure reason, why a damaged
+    cached bundle was remade).
 
     Any error of the clip is its failure, reported by name; it never stops the other clips.
     An error of the machine (the cache cannot be written) raises CacheUnwritable."""
     started = time.perf_counter()
     try:
-        key, made = cache.ensure(clip)
-        return clip.key, key, time.perf_counter() - started if made else None, None
+        key, made, damaged = cache.ensure_whole(clip)
+        return clip.key, key, time.perf_counter() - started if made else None, None, damaged
     except ClipError as error:
-        return clip.key, None, None, error.problem + (f" ({error.path})" if error.path else "")
+        return (clip.key, None, None,
+                error.problem + (f" ({error.path})" if error.path else ""), None)
     except OSError as error:
         if _machine_fault(error, cache):
             raise CacheUnwritable(f"cannot write the bundle cache {cache.root}: "
                                   f"{error.strerror or error} ({error.filename or clip.key}); "
                                   f"preparing stopped, no clip dropped") from None
-        return clip.key, None, None, f"{type(error).__name__}: {error}"
+        return clip.key, None, None, f"{type(error).__name__}: {error}", None
     except Exception as error:  # noqa: BLE001 -- e.g. an OpenCV error on a strange frame
-        return clip.key, None, None, f"{type(error).__name__}: {error}"
+        return clip.key, None, None, f"{type(error).__name__}: {error}", None
 
 
 def _worker_init() -> None:
-    # One OpenCV and one torch (RetinaFace) thread per worker: the workers already fill the
+    # Dies with the driver (no orphan preparing on, holding the resource tracker open). One
+    # OpenCV and one torch (RetinaFace) thread per worker: the workers already fill the
     # cores, and more threads per worker only contend. Torch is imported later, if at all,
     # and reads OMP_NUM_THREADS when it is.
+    from mer_bench.benchmark.lifetimes import die_with_parent
+
+    die_with_parent()
     cv2.setNumThreads(1)
     os.environ["OMP_NUM_THREADS"] = "1"
 
@@ -322,6 +371,8 @@ def prepare_clips(clips: list[Clip], cache: BundleCache, workers: int = 1,
     only the clips in flight and the next run makes them (and reports the rest as cached).
     """
     report = PrepareReport()
+    if any(clip.image is None for clip in clips):  # frames to detect faces on
+        verify_detector(cache.settings)
     cache.sweep_temporary()
     bar = tqdm(total=len(clips), desc="preparing clips", unit="clip", disable=not progress,
                leave=False, dynamic_ncols=True)
@@ -329,7 +380,9 @@ def prepare_clips(clips: list[Clip], cache: BundleCache, workers: int = 1,
 
     def record(index: int, outcome: tuple) -> None:
         results[index] = outcome
-        _, _, seconds, reason = outcome
+        _, _, seconds, reason, damaged = outcome
+        if damaged is not None:
+            report.remade[outcome[0]] = damaged
         if reason is not None:
             report.failed[outcome[0]] = reason
         elif seconds is not None:
@@ -353,7 +406,7 @@ def prepare_clips(clips: list[Clip], cache: BundleCache, workers: int = 1,
                         outcome = future.result()
                     except BrokenProcessPool as error:  # a worker was killed (e.g. out of memory)
                         outcome = (clips[index].key, None, None,
-                                   f"its worker process died ({error})")
+                                   f"its worker process died ({error})", None)
                     record(index, outcome)
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
@@ -364,7 +417,7 @@ def prepare_clips(clips: list[Clip], cache: BundleCache, workers: int = 1,
         bar.close()
     # The report lists clips in the order given, whatever order the workers finished in.
     report.failed = {}
-    for clip_key, key, seconds, reason in results:
+    for clip_key, key, seconds, reason, _ in results:
         if reason is not None:
             report.failed[clip_key] = reason
             continue

@@ -220,17 +220,43 @@ def decode_boxes(offsets: torch.Tensor, priors: torch.Tensor) -> torch.Tensor:
     return torch.cat([centre - size / 2, centre + size / 2], 1)
 
 
+NMS_AREAS = ("exact", "plus_one")
+
+
+def plus_one_nms(boxes: torch.Tensor, iou: float) -> torch.Tensor:
+    """Greedy NMS over boxes sorted best first, measuring widths and heights as x2 - x1 + 1
+    (pixel-inclusive corners), the convention of the Pytorch_Retinaface release's CPU NMS;
+    indices of the boxes kept, best first."""
+    x1, y1, x2, y2 = boxes.double().unbind(1)
+    areas = (x2 - x1 + 1) * (y2 - y1 + 1)
+    alive = torch.ones(len(boxes), dtype=torch.bool)
+    kept = []
+    for i in range(len(boxes)):
+        if not alive[i]:
+            continue
+        kept.append(i)
+        width = (torch.minimum(x2[i], x2) - torch.maximum(x1[i], x1) + 1).clamp(min=0)
+        height = (torch.minimum(y2[i], y2) - torch.maximum(y1[i], y1) + 1).clamp(min=0)
+        overlap = width * height / (areas[i] + areas - width * height)
+        alive &= overlap <= iou
+    return torch.tensor(kept, dtype=torch.long)
+
+
 def select_detections(boxes: torch.Tensor, scores: torch.Tensor, confidence: float, nms: float,
-                      top_k: int = TOP_K, keep_top_k: int = KEEP_TOP_K
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scores above `confidence`, the top_k best, NMS at IoU `nms`; best first."""
+                      top_k: int = TOP_K, keep_top_k: int = KEEP_TOP_K,
+                      nms_area: str = "exact") -> tuple[torch.Tensor, torch.Tensor]:
+    """Scores above `confidence`, the top_k best, NMS at IoU `nms`; best first. `nms_area`:
+    "exact" (torchvision's: areas of the corners as given) or "plus_one" (the release's)."""
     from torchvision.ops import nms as torchvision_nms
 
+    if nms_area not in NMS_AREAS:
+        raise ValueError(f"NMS area convention {nms_area!r}: choose {' or '.join(NMS_AREAS)}")
     keep = scores > confidence
     boxes, scores = boxes[keep], scores[keep]
     order = torch.sort(scores, descending=True, stable=True).indices[:top_k]
     boxes, scores = boxes[order], scores[order]
-    kept = torchvision_nms(boxes, scores, nms)[:keep_top_k]
+    kept = (torchvision_nms(boxes, scores, nms) if nms_area == "exact"
+            else plus_one_nms(boxes, nms))[:keep_top_k]
     return boxes[kept], scores[kept]
 
 
@@ -244,8 +270,8 @@ def to_input(bgr: np.ndarray) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def detect_faces(net: RetinaFace, bgr: np.ndarray, confidence: float = 0.9, nms: float = 0.4
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def detect_faces(net: RetinaFace, bgr: np.ndarray, confidence: float = 0.9, nms: float = 0.4,
+                 nms_area: str = "exact") -> tuple[np.ndarray, np.ndarray]:
     """Every face in a BGR image: boxes (K, 4) as pixel corners x1, y1, x2, y2 (float, not
     clipped) and their scores (K,), best first."""
     height, width = bgr.shape[:2]
@@ -256,7 +282,7 @@ def detect_faces(net: RetinaFace, bgr: np.ndarray, confidence: float = 0.9, nms:
                            f"at {width}x{height}")
     boxes = decode_boxes(offsets[0], priors) * torch.tensor([width, height, width, height])
     scores = F.softmax(logits[0], dim=-1)[:, 1]
-    boxes, scores = select_detections(boxes, scores, confidence, nms)
+    boxes, scores = select_detections(boxes, scores, confidence, nms, nms_area=nms_area)
     return boxes.numpy(), scores.numpy()
 
 
@@ -284,7 +310,9 @@ def _read_state(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - truncated zip, no torch file, pickled objects...
-        cause = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+        first = (str(error).splitlines() or ["(no message)"])[0][:200]
+        size = path.stat().st_size
+        cause = f"{type(error).__name__}: {first}; the file has {size} bytes"
         raise WeightsError(f"RetinaFace weights {path} cannot be read as a PyTorch checkpoint "
                            f"({cause})") from None
     if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):

@@ -102,8 +102,12 @@ def _raw_tables(path: Path, sheet_name: str | None) -> list[tuple[str | None, pd
         names = [sheet_name] if sheet_name is not None else book.sheet_names
         return [(name, pd.read_excel(book, sheet_name=name, header=None, dtype=object))
                 for name in names]
-    except (ValueError, OSError, KeyError, ImportError) as error:
-        raise DatasetError(f"annotation sheet {path} cannot be read: {error}") from error
+    except DatasetError:
+        raise
+    except Exception as error:  # noqa: BLE001 -- any reader's error (a truncated xlsx is a
+        # BadZipFile) is the file's, and says which file
+        raise DatasetError(f"annotation sheet {path} cannot be read: {type(error).__name__}: "
+                           f"{error}") from error
 
 
 def read_sheet(path: Path, required: tuple[str, ...], sheet_name: str | None = None,

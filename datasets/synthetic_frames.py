@@ -28,6 +28,8 @@ import numpy as np
 import pandas as pd
 import skimage.data
 
+from mer_bench.benchmark.lifetimes import is_stale, owner_tag
+
 GENERATOR_VERSION = "1.0"  # bump whenever the output for a given spec changes
 SHEET_NAME = "CASME2-coding-synthetic.xlsx"
 EMOTIONS = ("happiness", "surprise", "disgust", "repression", "others")
@@ -145,7 +147,7 @@ def generate(root: Path, spec: SyntheticSpec = SyntheticSpec(), progress: bool =
     Returns root. Cached: a root that already holds this spec at this GENERATOR_VERSION (its
     marker file is written last) is returned at once, untouched. Written safely: everything
     goes to a temporary sibling folder that is renamed to root at the end, so a killed run
-    never leaves a half-written root. An existing root is replaced only if it is empty or an
+    never leaves a half-written root (the next generation removes a killed one's folder). An existing root is replaced only if it is empty or an
     older synthetic set; anything else raises FileExistsError rather than being deleted.
     """
     root = Path(root)
@@ -155,7 +157,10 @@ def generate(root: Path, spec: SyntheticSpec = SyntheticSpec(), progress: bool =
     if root.exists() and not _replaceable(root):
         raise FileExistsError(f"{root} exists and is not a synthetic dataset; not overwriting it")
     root.parent.mkdir(parents=True, exist_ok=True)
-    partial = root.with_name(f".{root.name}.partial-{uuid.uuid4().hex[:8]}")
+    for left in root.parent.glob(f".{root.name}.partial-*"):  # of a killed generation
+        if is_stale(left):
+            shutil.rmtree(left, ignore_errors=True)
+    partial = root.with_name(f".{root.name}.partial-{owner_tag()}{uuid.uuid4().hex[:8]}")
     try:
         partial.mkdir()
         _write_dataset(partial, spec, progress)

@@ -86,6 +86,7 @@ COMMON_VALUES = {"--results": "/tmp/r", "--plugin": "my_plugin.py", "--data-root
                  "--data": "casme2=/c", "--annotations": "/a", "--workers": "3",
                  "--prepare-workers": "5", "--domains": "5", "--detector": "retinaface",
                  "--detector-weights": "/w.pth", "--device": "cpu", "--precision": "bf16",
+                 "--detector-preset": "release",
                  "--quiet": None}
 
 
@@ -205,19 +206,13 @@ def test_tables_never_render_a_damaged_job_and_say_which_it_was(results, capsys)
 
 def test_a_sweep_spares_a_live_writers_temporary_folder(tmp_path):
     import os
-    import socket
-    import subprocess
-    import sys
 
     from mer_bench.benchmark.store import Store
 
     store = Store(tmp_path)
     store.runs.mkdir(parents=True)
-    host = socket.gethostname()
-    live = store.runs / f".tmp-{'a' * 20}-{os.getpid()}@{host}-abcd1234"
-    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                           capture_output=True, text=True, check=True)
-    dead = store.runs / f".tmp-{'b' * 20}-{child.stdout.strip()}@{host}-abcd1234"
+    live = store.runs / f".tmp-{'a' * 20}-{tagged(os.getpid())}abcd1234"
+    dead = store.runs / f".tmp-{'b' * 20}-{tagged(ended_pid())}abcd1234"
     legacy_young = store.runs / f".tmp-{'c' * 20}-xyz"
     legacy_old = store.runs / f".tmp-{'d' * 20}-xyz"
     for folder in (live, dead, legacy_young, legacy_old):
@@ -226,3 +221,255 @@ def test_a_sweep_spares_a_live_writers_temporary_folder(tmp_path):
     assert store.sweep_temporary() == 2
     assert live.exists() and legacy_young.exists()
     assert not dead.exists() and not legacy_old.exists()
+
+
+def tagged(pid: int) -> str:
+    import socket
+
+    return f"~{socket.gethostname()}~{pid}~"
+
+
+def ended_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)
+    return int(child.stdout)
+
+
+def test_a_killed_generations_partial_folder_is_removed_by_the_next(tmp_path):
+    import os
+
+    from mer_bench.datasets.synthetic_frames import SyntheticSpec, generate
+
+    killed = tmp_path / f".synthetic.partial-{tagged(ended_pid())}abcd1234"
+    running = tmp_path / f".synthetic.partial-{tagged(os.getpid())}abcd1234"
+    killed.mkdir()
+    running.mkdir()
+    generate(tmp_path / "synthetic", SyntheticSpec(subjects=1, clips_per_subject=5))
+    assert not killed.exists() and running.exists()
+    assert (tmp_path / "synthetic" / "CASME2-coding-synthetic.xlsx").is_file()
+
+
+@pytest.mark.parametrize("damage", [b"", b"PK\x03\x04 not a zip at all", "truncated"])
+def test_a_damaged_cached_bundle_is_remade_once_and_named(results, damage):
+    config = RunConfig(results=results, progress=False)
+    first = prepare_task("synthetic-5", config)
+    clip, key = next(iter(first.report.keys.items()))
+    path = config.cache.path(key)
+    path.write_bytes(path.read_bytes()[:200] if damage == "truncated" else damage)
+    again = prepare_task("synthetic-5", config)
+    assert list(again.report.remade) == [clip] and not again.report.failed
+    assert f"remade {clip}: its cached bundle could not be loaded" in again.report.summary()
+    assert again.report.keys[clip] == key and config.cache.damage(key) is None
+    assert prepare_task("synthetic-5", config).report.remade == {}  # healed for good
+
+
+def test_a_bundle_that_fails_again_drops_only_its_clip(results, monkeypatch):
+    config = RunConfig(results=results, progress=False)
+    first = prepare_task("synthetic-5", config)
+    clip, key = next(iter(first.report.keys.items()))
+    monkeypatch.setattr(preprocess.BundleCache, "damage",
+                        lambda self, k: "BadZipFile: broken disk" if k == key else None)
+    again = prepare_task("synthetic-5", config)
+    assert list(again.report.failed) == [clip] and "nor once remade" in again.report.failed[clip]
+    assert len(again.report.keys) == len(first.report.keys) - 1
+
+
+@pytest.mark.parametrize("content,said", [(b"", "is empty (0 bytes)"),
+                                          (b"garbage bytes", "is not a readable image (13 bytes)"),
+                                          ("truncated", "is not a readable image")])
+def test_an_unreadable_frame_drops_its_clip_and_names_the_file(results, tmp_path, content, said):
+    folder = uncached(results, tmp_path)
+    config = RunConfig(results=folder, progress=False)
+    frames = sorted((folder / "data" / "synthetic" / "sub01" / "EP01_01").glob("img*.jpg"),
+                    key=lambda p: int(p.stem[3:]))
+    for frame in frames:  # whichever of them is the onset, apex or offset
+        frame.write_bytes(frame.read_bytes()[:60] if content == "truncated" else content)
+    from mer_bench.benchmark.tasks import build_task, load_task
+    from mer_bench.datasets.preprocess import prepare_clips
+
+    data = load_task(build_task("synthetic-5"), {"synthetic": folder / "data" / "synthetic"})
+    one = [s.clip for s in data.samples if s.clip.key == "synthetic/sub01/EP01_01"]
+    report = prepare_clips(one, config.cache, progress=False)
+    reason = report.failed["synthetic/sub01/EP01_01"]
+    assert said in reason and str(folder / "data" / "synthetic" / "sub01" / "EP01_01") in reason
+
+
+def test_a_truncated_sheet_is_named(tmp_path):
+    from openpyxl import Workbook
+
+    from mer_bench.datasets.errors import DatasetError
+    from mer_bench.datasets.sheets import read_sheet
+
+    book = Workbook()
+    book.active.append(["Subject", "Filename"])
+    path = tmp_path / "CASME2-coding-20140508.xlsx"
+    book.save(path)
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(DatasetError, match=rf"annotation sheet {path} cannot be read: "
+                                           r"BadZipFile"):
+        read_sheet(path, ("Subject",))
+
+
+def test_empty_or_wrong_detector_weights_fail_once_before_any_clip(results, tmp_path,
+                                                                  monkeypatch, capsys):
+    from mer_bench.datasets import faces
+    from mer_bench.datasets.retinaface import WeightsError, load_retinaface
+
+    empty = tmp_path / "mobilenet0.25_Final.pth"
+    empty.write_bytes(b"")
+    with pytest.raises(WeightsError, match=r"cannot be read as a PyTorch checkpoint .*0 bytes"):
+        load_retinaface(empty)
+    loads = []
+    real = faces._cached_retinaface.__wrapped__
+
+    def counted(*args):
+        loads.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(faces, "_cached_retinaface", counted)
+    folder = uncached(results, tmp_path)
+    code = main(["run", "--methods", "majority", "--results", str(folder), "--quiet",
+                 "--prepare-workers", "1", "--detector", "retinaface",
+                 "--detector-weights", str(empty)])
+    error = capsys.readouterr().err
+    assert code == 2 and f"RetinaFace weights {empty.resolve()} cannot be read" in error
+    assert len(loads) == 1  # once, before the first clip
+    assert not (folder / "cache" / "bundles").exists() or not any(
+        (folder / "cache" / "bundles").rglob("*.npz"))
+
+
+def children_of(pid: int) -> set[int]:
+    from pathlib import Path
+
+    found = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines()
+                          if ":\t" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(pid):
+            found.add(int(status.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    from pathlib import Path
+
+    state = Path(f"/proc/{pid}/stat")
+    return state.exists() and state.read_text().split()[2] != "Z"
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="Linux /proc")
+def test_killing_the_driver_while_preparing_leaves_no_worker_behind(results, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    folder = uncached(results, tmp_path)
+    driver = subprocess.Popen([sys.executable, str(REPO / "run_benchmark.py"), "prepare",
+                               "--task", "synthetic-5", "--prepare-workers", "2", "--quiet",
+                               "--results", str(folder)], cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, workers = time.time() + 120, set()
+    while time.time() < deadline and not any((folder / "cache").rglob("*.npz")):
+        workers |= children_of(driver.pid)
+        time.sleep(0.2)
+    workers |= children_of(driver.pid)
+    assert workers, "the driver started no worker"
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline and any(alive(p) for p in workers):
+        time.sleep(0.2)
+    assert not [p for p in workers if alive(p)]  # prepare workers and the resource tracker
+
+
+def test_the_same_threads_give_the_same_bits_serial_or_in_workers(results, tmp_path):
+    import json
+
+    other = tmp_path / "other"
+    shutil.copytree(results, other)
+    common = ["--methods", "ststnet.shared", "--budget", "3", "--threads", "1", "--quiet"]
+    assert main(["run", *common, "--results", str(results)]) == 0
+    assert main(["run", *common, "--results", str(other), "--workers", "2"]) == 0
+
+    def stored(folder):
+        return {p.name: (json.loads((p / "predictions.json").read_text())["logits"],
+                         json.loads((p / "info.json").read_text())["environment"]["cpu_threads"])
+                for p in (folder / "runs").iterdir()}
+
+    serial, workers = stored(results), stored(other)
+    assert serial.keys() == workers.keys() and len(serial) == 10
+    assert all(serial[k] == workers[k] for k in serial)  # every logit, bit for bit
+    assert {threads for _, threads in serial.values()} == {1}
+
+
+def test_bf16_on_a_cpu_without_bf16_instructions_is_said_to_be_slow(monkeypatch):
+    from mer_bench.benchmark import environment
+    from mer_bench.benchmark.environment import bf16_note
+
+    avx2_only = {"fpu", "sse2", "avx", "avx2", "fma"}
+    assert "no native bf16 instructions" in bf16_note("bf16", "cpu", avx2_only)
+    assert bf16_note("bf16", "cpu", avx2_only | {"avx512_bf16"}) == ""
+    assert bf16_note("bf16", "cuda", avx2_only) == "" == bf16_note("fp32", "cpu", avx2_only)
+    monkeypatch.setattr(environment, "cpu_flags", lambda: None)  # not Linux, say
+    assert "cannot be read here" in bf16_note("bf16", "cpu")
+
+
+def test_a_full_disk_while_storing_stops_the_run_and_keeps_what_was_stored(results,
+                                                                           monkeypatch,
+                                                                           capsys):
+    from mer_bench.benchmark.store import Store
+
+    real, calls = Store.write, []
+
+    def fills_up(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) > 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.runs / "x"))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "write", fills_up)
+    code = main(["run", "--methods", "majority", "--results", str(results), "--quiet"])
+    error = capsys.readouterr().err
+    assert code == 2 and f"cannot write the results folder {results}" in error
+    assert "No space left on device" in error and len(calls) == 4  # stopped at once
+    monkeypatch.undo()
+    assert main(["run", "--methods", "majority", "--results", str(results), "--quiet"]) == 0
+    assert "7 jobs run, 3 already done" in capsys.readouterr().out
+
+
+def test_two_runs_on_one_store_at_once_both_complete_and_leave_it_whole(results):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    def start(methods):
+        return subprocess.Popen([sys.executable, str(REPO / "run_benchmark.py"), "run",
+                                 "--methods", methods, "--budget", "2", "--quiet",
+                                 "--results", str(results)], cwd=REPO,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    # both plan the same majority jobs, and each its own method: they write side by side
+    first, second = start("majority,stratified"), start("majority,ststnet.shared")
+    outs = [run.communicate(timeout=600) for run in (first, second)]
+    assert [run.returncode for run in (first, second)] == [0, 0], outs
+    assert main(["store", "verify", "--results", str(results)]) == 0
+    stored = [p for p in (results / "runs").iterdir()]
+    assert len(stored) == 30 and not [p for p in stored if p.name.startswith(".tmp")]
+    assert not (results / "failures").exists() or not any((results / "failures").iterdir())

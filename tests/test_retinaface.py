@@ -19,6 +19,7 @@ from mer_bench.datasets.retinaface import (
     decode_boxes,
     detect_faces,
     load_retinaface,
+    plus_one_nms,
     prior_boxes,
     select_detections,
     to_input,
@@ -283,3 +284,44 @@ def test_bundles_made_with_retinaface_have_their_own_cache(tmp_path, weights, fa
     expected = detect_face(onset, "retinaface", weights=weights, confidence=0.0)
     assert tuple(bundle["box"]) == tuple(expected)
     assert cache.path(key).parent.parent.name == settings.digest() != PreprocessSettings().digest()
+
+
+def test_the_releases_nms_areas_keep_boxes_that_exact_areas_merge():
+    # Two 4x4-pixel boxes shifted by 2: IoU 8/24 = 0.333 with exact areas, 15/35 = 0.43 with
+    # the release's +1 pixel; at IoU 0.4 exact areas keep both, the release's keeps one.
+    boxes = torch.tensor([[0.0, 0, 4, 4], [2.0, 0, 6, 4]])
+    scores = torch.tensor([0.95, 0.9])
+    exact, _ = select_detections(boxes, scores, confidence=0.5, nms=0.4)
+    release, _ = select_detections(boxes, scores, confidence=0.5, nms=0.4, nms_area="plus_one")
+    assert len(exact) == 2 and release.tolist() == [[0.0, 0, 4, 4]]
+    many = torch.tensor([[0.0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60], [0, 0, 10, 9]])
+    assert plus_one_nms(many, 0.4).tolist() == [0, 2]  # the big overlaps merge either way
+    with pytest.raises(ValueError, match="NMS area convention 'half'"):
+        select_detections(boxes, scores, confidence=0.5, nms=0.4, nms_area="half")
+
+
+def test_the_release_preset_reads_colour_frames_and_keys_its_own_cache(weights, face_clip,
+                                                                       monkeypatch, tmp_path):
+    from mer_bench.datasets import preprocess
+    from mer_bench.datasets.faces import DETECTOR_PRESETS
+
+    harness = PreprocessSettings(detector="retinaface", detector_weights=str(weights))
+    release = PreprocessSettings(detector="retinaface", detector_weights=str(weights),
+                                 **DETECTOR_PRESETS["release"])
+    assert harness.digest() == PreprocessSettings(
+        detector="retinaface", detector_weights=str(weights),
+        **DETECTOR_PRESETS["harness"]).digest()  # the default: keys made before stay
+    assert release.digest() != harness.digest()
+    seen = []
+
+    def spy(image, name, **options):
+        seen.append((image.ndim, options))
+        return None  # no face: enough to see what the detector was given
+
+    monkeypatch.setattr(preprocess, "detect_face", spy)
+    for settings in (harness, release):
+        with pytest.raises(preprocess.FaceNotFound):
+            BundleCache(tmp_path / "c", settings).ensure(face_clip)
+    assert [ndim for ndim, _ in seen] == [2, 3]
+    assert seen[1][1]["confidence"] == 0.5 and seen[1][1]["nms_area"] == "plus_one"
+    assert "colour" not in seen[1][1]
