@@ -154,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     tables.add_argument("--grid", help="a paper grid (table1..table7, honesty, fig9) or paper "
                                        "(all): its tables as the paper lays them out")
     tables.add_argument("--profile", help="the profile the grid was run under (e.g. quick)")
+    tables.add_argument("--weights-dir", action="append", default=[], metavar="[NAME=]DIR",
+                        help="as for run: the released weights folders its grid names, so that "
+                             "its rows are checked against them")
     tables.add_argument("--diff", nargs=2, metavar=("A", "B"),
                         help="with --grid TABLE: how two rows' protocols differ (a row's number "
                              "in the table, from 1, or a unique part of its method and setting)")
@@ -382,7 +385,7 @@ def _diff_rows(args: argparse.Namespace, config: RunConfig) -> int:
         return 2
     try:
         lines = diff_rows(args.grid, grid_path(args.grid), list(config.store.records()),
-                          *args.diff, args.profile, args.precision)
+                          *args.diff, args.profile, args.precision, config)
     except ValueError as error:
         print(error, file=sys.stderr)
         return 2

@@ -38,8 +38,9 @@ def scored_heads(records: list[JobRecord]) -> dict[str, list[RunScores]]:
 
 def current_records(grid, records: list[JobRecord], config) -> tuple[list[JobRecord], list[str]]:
     """The stored jobs of `grid` that the data as they are now give (planned here, task by
-    task), and the tasks whose data cannot be read here: their stored jobs are kept, unchecked,
-    and the table says so. A task without stored jobs is not planned (nothing to choose)."""
+    task), and the tasks that cannot be planned here (their data, or a released weights
+    folder, not given): their stored jobs are kept, unchecked, and the table says so. A task
+    without stored jobs is not planned (nothing to choose)."""
     from dataclasses import replace
 
     from mer_bench.benchmark.planning import plan
@@ -51,8 +52,8 @@ def current_records(grid, records: list[JobRecord], config) -> tuple[list[JobRec
     for task in (t for t in grid.runnable_tasks if t in stored):
         try:
             jobs, _ = plan(replace(grid, tasks=(task,)), quiet)
-        except DatasetError:
-            unchecked.append(task)
+        except (DatasetError, ValueError) as error:
+            unchecked.append(f"{task} ({str(error).splitlines()[0]})")
             kept += [r for r in records if r.job.task == task]
             continue
         keys = {job.key for job in jobs}
@@ -61,8 +62,8 @@ def current_records(grid, records: list[JobRecord], config) -> tuple[list[JobRec
 
 
 def unchecked_note(tasks: list[str]) -> str:
-    return (f"Data of {', '.join(tasks)} cannot be read here: their cells are the newest stored "
-            "jobs, not checked against the data." if tasks else "")
+    return (f"Not checked against the data, which cannot be read here: {'; '.join(tasks)}; "
+            "these cells are the newest stored jobs." if tasks else "")
 
 
 def write_paper(names: tuple[str, ...], grid_paths: dict[str, Path], records: list[JobRecord],
@@ -124,8 +125,10 @@ def _confusions(table: PaperTable, runs: list[RunScores], folder: Path,
 
 
 def diff_rows(name: str, grid_file: Path, records: list[JobRecord], a: str, b: str,
-              profile: str | None = None, precision: str | None = None) -> list[str]:
-    """How the protocols of two rows of one paper table differ (rows by number or name)."""
+              profile: str | None = None, precision: str | None = None,
+              config=None) -> list[str]:
+    """How the protocols of two rows of one paper table differ (rows by number or name), as
+    `write_paper` shows them (the jobs of the current data, where `config` can read it)."""
     import json
 
     from mer_bench.benchmark.paper_tables import CARD, table_frame
@@ -135,6 +138,8 @@ def diff_rows(name: str, grid_file: Path, records: list[JobRecord], a: str, b: s
         raise ValueError(f"--diff compares two rows of one table: give --grid table1..table7 "
                          f"or honesty, not {name}")
     table = load_paper_table(grid_file, profile, precision)
+    if config is not None:
+        records, _ = current_records(table.grid, records, config)
     cards = [json.loads(text) for text in table_frame(table, scored_heads(records))[CARD]]
     first, second = find_card(cards, a), find_card(cards, b)
     lines = diff(first, second)
