@@ -34,6 +34,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def keep_list(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in ("weights", "features")]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"{', '.join(unknown)}: keep weights, features or both")
+    return names
+
+
 def domains_count(text: str) -> int:
     value = int(text)
     if value < 2:
@@ -123,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="start every fold from a checkpoint trained on TASK (a "
                           "macro-expression task, say)")
     run.add_argument("--pretrain-budget", type=positive_int, help="pretraining iterations")
+    run.add_argument("--keep", type=keep_list, default=(), metavar="weights,features",
+                     help="artefacts each job keeps beside its result: its final weights "
+                          "(safetensors) and the test samples' features at each final layer "
+                          "(off by default; a stored job without them runs again)")
     run.add_argument("--threads", type=positive_int,
                      help="CPU threads of each job (default: the cores shared out among the "
                           "workers); the same count gives the same bits serial or in workers")
@@ -184,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="CSV: clip (key or name; optional dataset, subject columns) and "
                               "predicted (class index or name) or one logit column per class; "
                               "optional label, checked against the task's")
+    curves = commands.add_parser("curves", parents=[common],
+                                 help="draw the training curves of stored runs (loss per step, "
+                                      "scored epochs) under results/tables/curves/")
+    curves.add_argument("--method", help="only runs whose label starts with this")
+    curves.add_argument("--task", help="only runs of this task")
     store = commands.add_parser("store", parents=[common],
                                 help="check the store: every stored job's files against the "
                                      "digests recorded when they were written")
@@ -225,7 +242,7 @@ def _config(args: argparse.Namespace) -> RunConfig:
                      default_data_root=args.data_root, plugins=tuple(args.plugin),
                      preprocess=_preprocess(args), device=args.device,
                      workers=args.workers or 1, prepare_workers=args.prepare_workers,
-                     threads=getattr(args, "threads", None),
+                     threads=getattr(args, "threads", None), keep=getattr(args, "keep", ()),
                      progress=not args.quiet,
                      fold_parallel=_fold_parallel(getattr(args, "fold_parallel", "1")),
                      executor=getattr(args, "executor", "local"),
@@ -337,6 +354,37 @@ def _report_quarantined(config: RunConfig) -> None:
         print(f"quarantined {where.name} (moved to {where}): {why}; its job runs again on "
               "the next run", file=sys.stderr)
     config.store.quarantined.clear()
+
+
+def command_curves(args: argparse.Namespace) -> int:
+    """One figure per stored run (its folds together) whose jobs kept training curves."""
+    import re
+
+    from mer_bench.benchmark.figures import curves_figure, save
+
+    config = _config(args)
+    runs: dict[tuple, list] = {}
+    for record in config.store.records():
+        job = record.job
+        if (args.method and not job.run_label.startswith(args.method)) or \
+                (args.task and job.task != args.task):
+            continue
+        curve = config.store.curves(job)
+        if curve is not None:
+            data = record.info["task"].get("data", "")
+            key = (job.run_label, job.task, job.selection, job.budget, job.seed, data)
+            runs.setdefault(key, []).append(curve)
+    folder = config.results / "tables" / "curves"
+    for (label, task, selection, budget, seed, data), folds in sorted(runs.items(), key=str):
+        shown = f"{task} ({'SYNTHETIC data' if data == 'synthetic' else data})"
+        title = (f"{label} on {shown}, selection {selection}, budget "
+                 f"{'default' if budget is None else budget}, seed {seed}: {len(folds)} folds")
+        name = re.sub(r"[^A-Za-z0-9._=-]+", "_", f"{label}_{task}_{selection}_{budget}_s{seed}")
+        print(save(curves_figure(title, folds), folder / f"{name}.png"))
+    if not runs:
+        print("no stored run has training curves (torch methods' jobs store them)")
+    _report_quarantined(config)
+    return 0
 
 
 def command_store(args: argparse.Namespace) -> int:
@@ -575,7 +623,7 @@ def command_check_plugin(args: argparse.Namespace) -> int:
 
 COMMANDS = {"run": command_run, "tables": command_tables, "list": command_list,
             "prepare": command_prepare, "check": command_check, "bench": command_bench,
-            "store": command_store,
+            "store": command_store, "curves": command_curves,
             "score": command_score, "check-plugin": command_check_plugin}
 
 

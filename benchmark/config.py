@@ -26,6 +26,8 @@ class RunConfig:
     # CPU threads of each job; None: the cores shared out among the workers. Jobs give the
     # same bits under any executor only with the same count (stored with every job).
     threads: int | None = None
+    # Artefacts every job keeps beside its result: "weights", "features" (off: stores small).
+    keep: tuple[str, ...] = ()
     prepare_workers: int = 1  # preprocessing workers
     progress: bool = True
     # Folds of one run trained at once in one process (methods/fold_parallel.py); 1 = off,

@@ -191,7 +191,8 @@ def _job_data(job: Job, config: RunConfig) -> _JobData:
                          budget=job.budget, selection=job.selection, device=device,
                          init_weights=str(checkpoint) if checkpoint else None,
                          speed=config.speed(job.precision),
-                         weights=_fold_weights(job, config, prepared) if job.weights else None)
+                         weights=_fold_weights(job, config, prepared) if job.weights else None,
+                         keep=config.keep)
     # Only the oracle rule (the release's, named as such in every table) sees test labels.
     return _JobData(method, split(fold.train, True),
                     split(fold.test, with_labels=job.selection == "oracle"), context, fold,
@@ -222,8 +223,11 @@ def _run(job: Job, config: RunConfig, store: Store) -> None:
     data = _job_data(job, config)
     torch.manual_seed(job.rng_seed)
     started = time.perf_counter()
+    data.method.training_logs, data.method.kept = [], {}
     logits = data.method.fit_predict(data.train, data.test, data.context)
-    write_result(job, data, logits, time.perf_counter() - started, store)
+    logs = data.method.training_logs
+    write_result(job, data, logits, time.perf_counter() - started, store,
+                 log=logs[-1] if logs else None, kept=data.method.kept)
 
 
 def _run_together(jobs: list[Job], config: RunConfig, store: Store) -> None:
@@ -234,10 +238,13 @@ def _run_together(jobs: list[Job], config: RunConfig, store: Store) -> None:
         torch.set_num_threads(config.threads)
     datas = [_job_data(job, config) for job in jobs]
     started = time.perf_counter()
-    outputs = datas[0].method.fit_predict_folds([(d.train, d.test, d.context) for d in datas])
+    method = datas[0].method
+    method.training_logs = []
+    outputs = method.fit_predict_folds([(d.train, d.test, d.context) for d in datas])
     elapsed = (time.perf_counter() - started) / len(jobs)
-    for job, data, logits in zip(jobs, datas, outputs):
-        write_result(job, data, logits, elapsed, store, fold_parallel=len(jobs))
+    logs = method.training_logs if len(method.training_logs) == len(jobs) else [None] * len(jobs)
+    for job, data, logits, log in zip(jobs, datas, outputs, logs):
+        write_result(job, data, logits, elapsed, store, fold_parallel=len(jobs), log=log)
 
 
 def _checkpoint(job: Job, config: RunConfig, method, device: str) -> Path:

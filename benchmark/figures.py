@@ -134,6 +134,37 @@ def _value(points: pd.DataFrame, task: str, point: str) -> float | None:
     return None if pd.isna(value) else float(value)
 
 
+def curves_figure(title: str, folds: list[pd.DataFrame]) -> plt.Figure:
+    """A run's training curves: each fold's loss per step (thin), their median (thick), and
+    on a second axis the accuracy of every epoch a selection rule scored (dots; the epoch
+    it kept ringed)."""
+    figure, loss_axis = plt.subplots(figsize=(7, 4))
+    longest = max(len(f) for f in folds)
+    for fold in folds:
+        loss_axis.plot(fold.step, fold.loss, color="tab:blue", alpha=0.25, linewidth=0.7)
+    padded = np.full((len(folds), longest), np.nan)
+    for row, fold in enumerate(folds):
+        padded[row, :len(fold)] = fold.loss
+    loss_axis.plot(np.arange(1, longest + 1), np.nanmedian(padded, axis=0), color="tab:blue",
+                   linewidth=2, label=f"loss (median of {len(folds)} folds)")
+    loss_axis.set_xlabel("step")
+    loss_axis.set_ylabel("training loss")
+    scored = [f.dropna(subset=["selection_accuracy"]) for f in folds]
+    if any(len(f) for f in scored):
+        accuracy_axis = loss_axis.twinx()
+        for fold in scored:
+            accuracy_axis.scatter(fold.step, fold.selection_accuracy, s=6, color="tab:orange")
+            kept = fold[fold.selected == 1]
+            accuracy_axis.scatter(kept.step, kept.selection_accuracy, s=40, facecolors="none",
+                                  edgecolors="black")
+        accuracy_axis.set_ylabel("accuracy of the epochs its rule scored (ringed: kept)")
+        accuracy_axis.set_ylim(0, 1.05)
+    loss_axis.legend(fontsize=7, loc="upper right")
+    loss_axis.set_title(title, fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
 def save(figure: plt.Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120)

@@ -3,6 +3,7 @@ predictions, fold scores, timings, speed settings, data source and environment."
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import asdict
 
@@ -11,12 +12,15 @@ import numpy as np
 from mer_bench.benchmark.environment import describe
 from mer_bench.benchmark.jobs import Job
 from mer_bench.benchmark.metrics import score
-from mer_bench.benchmark.store import Predictions, Store
+from mer_bench.benchmark.store import CURVES, FEATURES, WEIGHTS, Predictions, Store
 
 
 def write_result(job: Job, data, logits: dict, elapsed: float, store: Store,
-                 fold_parallel: int = 1) -> None:
-    """`data`: what the job trained and tested on (execution's _JobData)."""
+                 fold_parallel: int = 1, log: dict | None = None,
+                 kept: dict | None = None) -> None:
+    """`data`: what the job trained and tested on (execution's _JobData); `log`: its
+    method's training log of this fold (methods.base.Method.training_logs), if any; `kept`:
+    the artefacts its method kept (Method.kept), stored as WEIGHTS and FEATURES."""
     fold, classes = data.fold, data.prepared.data.task.classes
     samples = data.prepared.data.samples
     _check_logits(logits, len(fold.test), len(classes), job)
@@ -37,7 +41,37 @@ def write_result(job: Job, data, logits: dict, elapsed: float, store: Store,
         "environment": describe(data.context.device),
         "finished": time.time(),
     }
-    store.write(job, predictions, info)
+    extra = {CURVES: curves_csv(log)} if log else {}
+    extra |= artefact_files(kept or {})
+    info["artefacts_bytes"] = {name: len(v) for name, v in extra.items() if isinstance(v, bytes)}
+    store.write(job, predictions, info, extra or None)
+
+
+def artefact_files(kept: dict) -> dict[str, bytes]:
+    """A fold's kept artefacts as files: its weights (safetensors) and the test samples'
+    features of each final layer (npz, in the order of the stored predictions)."""
+    files = {}
+    if "weights" in kept:
+        from safetensors.torch import save
+
+        files[WEIGHTS] = save(kept["weights"])
+    if "features" in kept:
+        buffer = io.BytesIO()
+        np.savez(buffer, **kept["features"])
+        files[FEATURES] = buffer.getvalue()
+    return files
+
+
+def curves_csv(log: dict) -> str:
+    """A fold's training log as CSV: step, loss, and the accuracy of each epoch its rule
+    scored (blank elsewhere), `selected` 1 on the epoch the rule kept."""
+    scored = dict(log.get("selection", ()))
+    rows = ["step,loss,selection_accuracy,selected"]
+    for step, loss in enumerate(log["loss"], 1):
+        accuracy = scored.get(step)
+        rows.append(f"{step},{loss:.6g},{'' if accuracy is None else f'{accuracy:.6g}'},"
+                    f"{int(step == log.get('selected'))}")
+    return "\n".join(rows) + "\n"
 
 
 def _check_logits(logits: dict, rows: int, classes: int, job: Job) -> None:

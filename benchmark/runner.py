@@ -38,6 +38,8 @@ def run_grids(grids: list[Grid], config: RunConfig) -> RunSummary:
     """Runs every job of the grids once: a job in several grids (same key) runs once."""
     config.load_plugins()
     size = partial(execution.auto_size, config=config) if config.fold_parallel == 0 else config.fold_parallel
+    if config.keep:  # artefacts are kept fold by fold
+        size = 1
     if config.compile and config.fold_parallel != 1:
         raise ValueError("--compile compiles one fold's training step; fold-parallel training "
                          "is not compiled: use --compile without --fold-parallel")
@@ -54,7 +56,8 @@ def run_grids(grids: list[Grid], config: RunConfig) -> RunSummary:
             prepared.update(grid_prepared)
         jobs = list({job.key: job for job in jobs}.values())
         store.sweep_temporary()
-        pending = [job for job in jobs if not store.is_done(job)]
+        pending = [job for job in jobs if not store.is_done(job)
+                   or (config.keep and not store.has(job, config.keep))]
         summary = RunSummary(jobs, already_done=len(jobs) - len(pending), prepared=prepared)
         if config.progress:
             how = {"serial": "serial", "processes": f"{config.workers} worker processes",

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+import pandas as pd
 
 from mer_bench.benchmark.jobs import Job
 from mer_bench.benchmark.lifetimes import STALE_S, is_stale, owner_tag
@@ -63,6 +64,10 @@ def _write_json(path: Path, data: dict) -> None:
 
 FILES = ("job.json", "predictions.json", "info.json")
 MANIFEST = "digests.json"
+CURVES = "curves.csv"  # a trained job's loss per step and scored epochs (job_results.py)
+WEIGHTS = "weights.safetensors"  # kept on request (--keep weights)
+FEATURES = "features.npz"  # kept on request (--keep features)
+KEPT = {"weights": WEIGHTS, "features": FEATURES}
 
 
 def _digest(path: Path) -> str:
@@ -99,7 +104,7 @@ class Store:
             manifest = folder / MANIFEST
             if manifest.exists():
                 recorded = json.loads(manifest.read_text())
-                for name in FILES:
+                for name in dict.fromkeys([*FILES, *recorded]):
                     if _digest(folder / name) != recorded.get(name):
                         return f"{name} differs from the digest recorded when it was written"
             else:
@@ -122,16 +127,34 @@ class Store:
         (target / "QUARANTINED.txt").write_text(reason + "\n")
         self.quarantined.append((target, reason))
 
-    def write(self, job: Job, predictions: Predictions, info: dict) -> bool:
-        """Stores a finished job; False if another process stored it first."""
+    def has(self, job: Job, keep: tuple[str, ...]) -> bool:
+        """Whether the stored job holds the artefacts `keep` names (Store.KEPT)."""
+        return all((self.job_dir(job) / KEPT[name]).is_file() for name in keep)
+
+    def write(self, job: Job, predictions: Predictions, info: dict,
+              extra: dict[str, str | bytes] | None = None) -> bool:
+        """Stores a finished job (with `extra` files, name -> text or bytes: its training
+        curves, kept artefacts); False if another process stored it first. A stored job
+        without the artefacts a rerun keeps is replaced whole."""
         self.runs.mkdir(parents=True, exist_ok=True)
         temp = Path(tempfile.mkdtemp(prefix=f".tmp-{job.key}-{owner_tag()}", dir=self.runs))
         try:
             _write_json(temp / "predictions.json", predictions.to_json())
             _write_json(temp / "info.json", info)
             (temp / "job.json").write_text(job.canonical())
-            _write_json(temp / MANIFEST, {name: _digest(temp / name) for name in FILES})
-            os.rename(temp, self.job_dir(job))
+            for name, content in (extra or {}).items():
+                if isinstance(content, bytes):
+                    (temp / name).write_bytes(content)
+                else:
+                    (temp / name).write_text(content)
+            _write_json(temp / MANIFEST, {name: _digest(temp / name)
+                                          for name in [*FILES, *(extra or {})]})
+            target = self.job_dir(job)
+            if target.is_dir() and not set(extra or {}) <= {p.name for p in target.iterdir()}:
+                old = target.with_name(f".tmp-{job.key}-{owner_tag()}replaced")
+                os.rename(target, old)  # the same result, without the artefacts now kept
+                shutil.rmtree(old, ignore_errors=True)
+            os.rename(temp, target)
         except OSError:
             shutil.rmtree(temp, ignore_errors=True)
             if self.is_done(job):
@@ -174,6 +197,11 @@ class Store:
                 except (OSError, ValueError, TypeError, KeyError) as error:
                     problem = f"cannot be read: {type(error).__name__}: {error}"
             self._quarantine(folder, problem)
+
+    def curves(self, job: Job) -> pd.DataFrame | None:
+        """The job's training curves (step, loss, selection_accuracy), if it stored them."""
+        path = self.job_dir(job) / CURVES
+        return pd.read_csv(path) if path.is_file() else None
 
     def verify(self, repair: bool = False) -> list[tuple[Path, str]]:
         """Every damaged entry of the store and why; with `repair`, each is quarantined (its

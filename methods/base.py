@@ -57,6 +57,7 @@ class FitContext:
     init_weights: str | None = None  # a pretraining checkpoint to start from
     weights: str | None = None  # a trained (released) state_dict for this fold: no training
     speed: Speed = Speed()
+    keep: tuple[str, ...] = ()  # artefacts to leave in `Method.kept`: "weights", "features"
 
 
 class Method(ABC):
@@ -71,6 +72,14 @@ class Method(ABC):
     views: tuple[str, ...] = ()
     paper_name: str | None = None  # as the papers' tables name it; None: its registry name
     ablation_legend: str = ""  # what its switch columns mean, for the ablation table's header
+    # What a method that trains appends for each fold it fits (in order): {"loss": one value
+    # per step, "selection": [(step, accuracy), ...] where a rule scored epochs}. The engine
+    # empties it before a fit and stores each fold's beside its result (curves.csv).
+    training_logs: list[dict] = []
+    # What a fit leaves when its context asks to keep artefacts (FitContext.keep): "weights"
+    # (name -> tensor, the model as it predicted) and "features" (module name -> the test
+    # samples' inputs to each final layer, (n_test, d)). The engine stores them with the job.
+    kept: dict = {}
 
     def ablation_switches(self) -> dict[str, bool]:
         """The modules an ablation table shows for this variant, by column name (as the

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from mer_bench.methods.training import TorchMethod, batch_indices, class_weights
+from mer_bench.methods.training import (
+    TorchMethod, batch_indices, class_weights, training_log)
 
 
 @dataclass
@@ -85,18 +86,24 @@ def train_folds(method: TorchMethod, models: list[nn.Module], folds: list[FoldDa
         device, folds[0].inputs.dtype)
     targets = [torch.as_tensor(f.labels, dtype=torch.long) for f in folds]
     streams = [batch_indices(len(f.labels), batch, iterations, f.seed) for f in folds]
+    history = []  # per step, each fold's loss (kept on the device)
     for _ in range(iterations):
         chosen = [torch.as_tensor(next(stream)) for stream in streams]
         inputs = torch.stack([f.inputs[i] for f, i in zip(folds, chosen)]).to(device)
         labels = torch.stack([t[i] for t, i in zip(targets, chosen)]).to(device)
-        loss = losses_of(params, buffers, inputs, labels, weights).sum()
+        per_fold = losses_of(params, buffers, inputs, labels, weights)
+        loss = per_fold.sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        history.append(per_fold.detach().float())
     with torch.no_grad():
         stacked = {**params, **buffers}
         for k, module in enumerate(wrapped):
             module.load_state_dict({name: value[k] for name, value in stacked.items()})
+    steps = torch.stack(history) if history else torch.zeros(0, len(folds))
+    method.training_logs = [*method.training_logs,
+                            *(training_log(list(steps[:, k])) for k in range(len(folds)))]
     return [module.model for module in wrapped]
 
 

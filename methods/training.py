@@ -16,7 +16,7 @@ torch.compile of the training step.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Callable, Iterator
 
@@ -71,6 +71,25 @@ def class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
     counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
     inverse = np.divide(1.0, counts, out=np.zeros_like(counts), where=counts > 0)
     return torch.tensor(inverse / inverse.sum(), dtype=torch.float32)
+
+
+def final_modules(model: nn.Module, prefixes: tuple[str, ...]) -> dict[str, nn.Module]:
+    """The outermost called modules under the `final_layers` prefixes (a classifier, or each
+    of a list of them): their input is a head's feature vector."""
+    candidates = {name: module for name, module in model.named_modules()
+                  if name and f"{name}.".startswith(prefixes)
+                  and not isinstance(module, (nn.ModuleList, nn.ModuleDict))}
+    return {name: module for name, module in candidates.items()
+            if name.rpartition(".")[0] not in candidates}
+
+
+def training_log(losses: list[torch.Tensor], selector: "EpochSelector | None" = None) -> dict:
+    """One fold's training log (Method.training_logs): its loss per step, and the accuracy of
+    every epoch its selection rule scored."""
+    values = torch.stack(losses).cpu().numpy() if losses else np.zeros(0)
+    return {"loss": values.astype(np.float64),
+            "selection": list(selector.history) if selector else [],
+            "selected": selector.best_iteration if selector else None}
 
 
 def batch_indices(n: int, batch_size: int, iterations: int, seed: int) -> Iterator[np.ndarray]:
@@ -135,11 +154,13 @@ class EpochSelector:
     best_accuracy: float = -1.0
     best_state: dict | None = None
     best_iteration: int = 0
+    history: list = field(default_factory=list)  # (iteration, accuracy) of every epoch scored
 
     def observe(self, model: nn.Module, device: torch.device, iteration: int) -> bool:
         """Scores this epoch; returns True when training should stop (accuracy 1.0)."""
         predicted = self.predictor(model, self.inputs, device)["final"].argmax(1)
         accuracy = float((predicted == self.labels).mean())
+        self.history.append((iteration, accuracy))
         if accuracy >= self.best_accuracy:
             self.best_accuracy, self.best_iteration = accuracy, iteration
             self.best_state = copy.deepcopy(model.state_dict())
@@ -263,6 +284,7 @@ class TorchMethod(Method):
         if self.speed.compile:  # forward and loss as one graph; backward through AOTAutograd
             step_loss = torch.compile(step_loss)
         model.train()
+        losses = []  # kept on the device: no sync per step
         for step, index in enumerate(batches, 1):
             batch = torch.as_tensor(index)
             x = inputs[batch].to(device).contiguous(memory_format=self.memory_format)
@@ -271,11 +293,13 @@ class TorchMethod(Method):
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            losses.append(loss.detach().float())
             if selector and (step % epoch == 0 or step == iterations):
                 if selector.observe(model, device, step):
                     break
         if selector:
             selector.restore(model)
+        self.training_logs = [*self.training_logs, training_log(losses, selector)]
         return model
 
     def fresh_model(self, context: FitContext) -> tuple[nn.Module, torch.device, int | None]:
@@ -337,7 +361,10 @@ class TorchMethod(Method):
         model, device, iterations = self.fresh_model(context)
         if context.weights:  # released weights: nothing is trained
             self.load_weights(model, context.weights)
-            return self.predict(model.to(device), self.inputs(test), device)
+            model = model.to(device)
+            if context.keep:
+                self.kept = self.artefacts(model, self.inputs(test), device, context.keep)
+            return self.predict(model, self.inputs(test), device)
         inputs, labels, selector = self.inputs(train), train.labels, None
         if context.selection == "oracle":
             if test.labels is None:
@@ -349,7 +376,32 @@ class TorchMethod(Method):
             inputs, labels = inputs[keep], labels[keep]
         self.fit(model, inputs, labels, context.num_classes, iterations, context.seed, device,
                  selector)
+        if context.keep:
+            self.kept = self.artefacts(model, self.inputs(test), device, context.keep)
         return self.predict(model, self.inputs(test), device)
+
+    def artefacts(self, model: nn.Module, inputs: torch.Tensor, device: torch.device,
+                  keep: tuple[str, ...]) -> dict:
+        """The model's weights and, through hooks, the inputs of its final layers (the
+        modules `final_layers` names) on `inputs`: what Method.kept holds."""
+        kept = {}
+        if "weights" in keep:
+            kept["weights"] = {k: v.detach().float().cpu().contiguous() if v.is_floating_point()
+                               else v.detach().cpu().contiguous()
+                               for k, v in model.state_dict().items()}
+        if "features" in keep:
+            found: dict[str, list[np.ndarray]] = {}
+            hooks = [module.register_forward_pre_hook(
+                         lambda _, args, name=name: found.setdefault(name, []).append(
+                             args[0].detach().float().flatten(1).cpu().numpy()))
+                     for name, module in final_modules(model, self.final_layers).items()]
+            try:
+                self.predict(model, inputs, device)
+            finally:
+                for hook in hooks:
+                    hook.remove()
+            kept["features"] = {name: np.concatenate(parts) for name, parts in found.items()}
+        return kept
 
 
 def validation_split(subjects: tuple[str, ...], seed: int,
