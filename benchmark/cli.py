@@ -201,6 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
                                       "scored epochs) under results/tables/curves/")
     curves.add_argument("--method", help="only runs whose label starts with this")
     curves.add_argument("--task", help="only runs of this task")
+    tsne = commands.add_parser("tsne", parents=[common],
+                               help="t-SNE of the features stored runs kept (run --keep "
+                                    "features), one figure per run and final layer, under "
+                                    "results/tables/tsne/")
+    tsne.add_argument("--method", help="only runs whose label starts with this")
+    tsne.add_argument("--task", help="only runs of this task")
     store = commands.add_parser("store", parents=[common],
                                 help="check the store: every stored job's files against the "
                                      "digests recorded when they were written")
@@ -358,31 +364,78 @@ def _report_quarantined(config: RunConfig) -> None:
 
 def command_curves(args: argparse.Namespace) -> int:
     """One figure per stored run (its folds together) whose jobs kept training curves."""
-    import re
-
     from mer_bench.benchmark.figures import curves_figure, save
 
     config = _config(args)
+    runs = _stored_runs(args, config, lambda record: config.store.curves(record.job))
+    folder = config.results / "tables" / "curves"
+    for key, folds in sorted(runs.items(), key=str):
+        title, name = _run_title(key, len(folds))
+        print(save(curves_figure(title, folds), folder / f"{name}.png"))
+    if not runs:
+        print("no stored run has training curves (torch methods' jobs store them)")
+    _report_quarantined(config)
+    return 0
+
+
+def _stored_runs(args: argparse.Namespace, config: RunConfig, wanted) -> dict[tuple, list]:
+    """Stored jobs grouped by run (label, task, selection, budget, seed, data), filtered by
+    --method / --task, each with what `wanted(record)` gives (jobs giving None left out)."""
     runs: dict[tuple, list] = {}
     for record in config.store.records():
         job = record.job
         if (args.method and not job.run_label.startswith(args.method)) or \
                 (args.task and job.task != args.task):
             continue
-        curve = config.store.curves(job)
-        if curve is not None:
+        found = wanted(record)
+        if found is not None:
             data = record.info["task"].get("data", "")
             key = (job.run_label, job.task, job.selection, job.budget, job.seed, data)
-            runs.setdefault(key, []).append(curve)
-    folder = config.results / "tables" / "curves"
-    for (label, task, selection, budget, seed, data), folds in sorted(runs.items(), key=str):
-        shown = f"{task} ({'SYNTHETIC data' if data == 'synthetic' else data})"
-        title = (f"{label} on {shown}, selection {selection}, budget "
-                 f"{'default' if budget is None else budget}, seed {seed}: {len(folds)} folds")
-        name = re.sub(r"[^A-Za-z0-9._=-]+", "_", f"{label}_{task}_{selection}_{budget}_s{seed}")
-        print(save(curves_figure(title, folds), folder / f"{name}.png"))
+            runs.setdefault(key, []).append(found)
+    return runs
+
+
+def _run_title(key: tuple, folds: int) -> tuple[str, str]:
+    """A run's figure title (its data named, SYNTHETIC where it is) and a file name."""
+    import re
+
+    label, task, selection, budget, seed, data = key
+    shown = f"{task} ({'SYNTHETIC data' if data == 'synthetic' else data})"
+    budget = "default" if budget is None else budget
+    return (f"{label}\non {shown}, selection {selection}, budget {budget}, seed {seed}: "
+            f"{folds} folds", re.sub(r"[^A-Za-z0-9._=-]+", "_",
+                                     f"{label}_{task}_{selection}_{budget}_s{seed}"))
+
+
+def command_tsne(args: argparse.Namespace) -> int:
+    """Each run's kept features, every fold's test clips pooled (each fold's own model)."""
+    import numpy as np
+
+    from mer_bench.benchmark.figures import save, tsne_figure
+    from mer_bench.benchmark.store import FEATURES
+
+    config = _config(args)
+
+    def kept(record):
+        path = config.store.job_dir(record.job) / FEATURES
+        if not path.is_file():
+            return None
+        with np.load(path) as features:
+            return dict(features), record.predictions
+
+    runs = _stored_runs(args, config, kept)
+    folder = config.results / "tables" / "tsne"
+    for key, folds in sorted(runs.items(), key=str):
+        title, name = _run_title(key, len(folds))
+        classes = folds[0][1].classes
+        labels = np.concatenate([p.labels for _, p in folds])
+        for layer in folds[0][0]:
+            features = np.concatenate([f[layer] for f, _ in folds])
+            figure = tsne_figure(f"t-SNE of the inputs to {layer}, each fold's test clips by "
+                                 f"its own model\n{title}", features, labels, classes)
+            print(save(figure, folder / f"{name}_{layer}.png"))
     if not runs:
-        print("no stored run has training curves (torch methods' jobs store them)")
+        print("no stored run kept features (run --keep features)")
     _report_quarantined(config)
     return 0
 
@@ -623,7 +676,7 @@ def command_check_plugin(args: argparse.Namespace) -> int:
 
 COMMANDS = {"run": command_run, "tables": command_tables, "list": command_list,
             "prepare": command_prepare, "check": command_check, "bench": command_bench,
-            "store": command_store, "curves": command_curves,
+            "store": command_store, "curves": command_curves, "tsne": command_tsne,
             "score": command_score, "check-plugin": command_check_plugin}
 
 

@@ -165,6 +165,29 @@ def curves_figure(title: str, folds: list[pd.DataFrame]) -> plt.Figure:
     return figure
 
 
+def tsne_figure(title: str, features: np.ndarray, labels: np.ndarray,
+                classes: tuple[str, ...], seed: int = 0) -> plt.Figure:
+    """Figs. 8 and 11 kind: a 2-D t-SNE (scikit-learn, PCA start, seeded) of feature
+    vectors, each point a test clip coloured by its true class."""
+    from sklearn.manifold import TSNE
+
+    perplexity = float(min(30, max(2, (len(features) - 1) // 3)))
+    points = TSNE(n_components=2, perplexity=perplexity, init="pca",
+                  random_state=seed).fit_transform(features.astype(np.float64))
+    figure, axes = plt.subplots(figsize=(5.5, 5))
+    for index, name in enumerate(classes):
+        chosen = labels == index
+        if chosen.any():
+            axes.scatter(points[chosen, 0], points[chosen, 1], s=12, label=f"{name} "
+                         f"({int(chosen.sum())})")
+    axes.set_xticks([])
+    axes.set_yticks([])
+    axes.legend(fontsize=7, markerscale=1.5)
+    axes.set_title(title, fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
 def save(figure: plt.Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120)

@@ -47,3 +47,16 @@ def test_every_head_of_skd_tstsan_has_its_features(results):
     features = np.load(folder / "features.npz")
     assert sorted(features) == ["auxiliary_classifiers.0", "auxiliary_classifiers.1",
                                 "classifier"]
+
+
+def test_tsne_draws_each_kept_layer_of_each_run(results, capsys):
+    assert main(["run", "--methods", "ststnet.shared", "--budget", "3", "--keep", "features",
+                 "--results", str(results), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["tsne", "--results", str(results)]) == 0
+    drawn = capsys.readouterr().out.split()
+    assert len(drawn) == 1 and drawn[0].endswith("_fc.png")
+    assert (results / "tables" / "tsne").is_dir() and len(list(
+        (results / "tables" / "tsne").glob("*.png"))) == 1
+    assert main(["tsne", "--results", str(results), "--task", "casme2-5"]) == 0
+    assert "no stored run kept features" in capsys.readouterr().out
