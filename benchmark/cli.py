@@ -207,6 +207,14 @@ def build_parser() -> argparse.ArgumentParser:
                                     "results/tables/tsne/")
     tsne.add_argument("--method", help="only runs whose label starts with this")
     tsne.add_argument("--task", help="only runs of this task")
+    gradcam = commands.add_parser("gradcam", parents=[common],
+                                  help="Grad-CAM of stored runs that kept weights (run --keep "
+                                       "weights), at the layer their method declares (Fig. 7 "
+                                       "kind), under results/tables/gradcam/")
+    gradcam.add_argument("--method", help="only runs whose label starts with this")
+    gradcam.add_argument("--task", help="only runs of this task")
+    gradcam.add_argument("--clips", type=positive_int, default=8,
+                         help="test clips drawn per run, in fold order (default 8)")
     store = commands.add_parser("store", parents=[common],
                                 help="check the store: every stored job's files against the "
                                      "digests recorded when they were written")
@@ -436,6 +444,59 @@ def command_tsne(args: argparse.Namespace) -> int:
             print(save(figure, folder / f"{name}_{layer}.png"))
     if not runs:
         print("no stored run kept features (run --keep features)")
+    _report_quarantined(config)
+    return 0
+
+
+def command_gradcam(args: argparse.Namespace) -> int:
+    """Each run's first test clips under the Grad-CAM of their own fold's kept model."""
+    import torch
+    from safetensors.torch import load_file
+
+    from mer_bench.benchmark.execution import _prepared, _view, job_method
+    from mer_bench.benchmark.figures import gradcam_figure, save
+    from mer_bench.benchmark.store import WEIGHTS
+    from mer_bench.methods.gradcam import grad_cam
+
+    config = _config(args)
+
+    def kept(record):
+        path = config.store.job_dir(record.job) / WEIGHTS
+        return (record, path) if path.is_file() else None
+
+    runs = _stored_runs(args, config, kept)
+    folder, drawn = config.results / "tables" / "gradcam", 0
+    for key, jobs in sorted(runs.items(), key=str):
+        method = job_method(jobs[0][0].job)
+        if method.gradcam_layer() is None:
+            print(f"{key[0]}: its method offers no Grad-CAM layer", file=sys.stderr)
+            continue
+        panels = []
+        for record, path in sorted(jobs, key=lambda item: item[0].job.fold):
+            job, classes = record.job, record.predictions.classes
+            own = config.with_domains(job.domains)
+            keys = [s.clip.key for s in _prepared(job.task, own).data.samples]
+            (view,) = method.views
+            inputs = _view(job.task, view, own)
+            model = method.build_model(len(classes))
+            model.load_state_dict(load_file(path))
+            for clip, label in zip(record.predictions.clips, record.predictions.labels):
+                if len(panels) == args.clips:
+                    break
+                sample = torch.from_numpy(inputs[keys.index(clip)])
+                cam, predicted = grad_cam(model, method.gradcam_layer(), sample)
+                panels.append((method.gradcam_image(sample.numpy()), cam,
+                               f"{clip}\ntrue {classes[label]}, predicted {classes[predicted]}"))
+            if len(panels) == args.clips:
+                break
+        title, name = _run_title(key, len(jobs))
+        print(save(gradcam_figure(f"Grad-CAM at {method.gradcam_layer()}, each clip by its "
+                                  f"own fold's model\n{title}", panels),
+                   folder / f"{name}.png"))
+        drawn += 1
+    if not drawn:
+        print("no stored run kept weights of a method with a Grad-CAM layer (run --keep "
+              "weights)")
     _report_quarantined(config)
     return 0
 
@@ -677,6 +738,7 @@ def command_check_plugin(args: argparse.Namespace) -> int:
 COMMANDS = {"run": command_run, "tables": command_tables, "list": command_list,
             "prepare": command_prepare, "check": command_check, "bench": command_bench,
             "store": command_store, "curves": command_curves, "tsne": command_tsne,
+            "gradcam": command_gradcam,
             "score": command_score, "check-plugin": command_check_plugin}
 
 

@@ -188,6 +188,24 @@ def tsne_figure(title: str, features: np.ndarray, labels: np.ndarray,
     return figure
 
 
+def gradcam_figure(title: str, panels: list[tuple[np.ndarray, np.ndarray, str]]) -> plt.Figure:
+    """Fig. 7 kind: each clip's image (grey) under its Grad-CAM map (jet, half transparent),
+    captioned with its clip and classes."""
+    columns = min(4, len(panels))
+    rows = -(-len(panels) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.9 * rows + 0.4),
+                                squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, (image, cam, caption) in zip(axes.flat, panels):
+        axis.imshow(image, cmap="gray", vmin=0, vmax=1)
+        axis.imshow(cam, cmap="jet", alpha=0.5, vmin=0, vmax=1)
+        axis.set_title(caption, fontsize=7)
+    figure.suptitle(title, fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
 def save(figure: plt.Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120)

@@ -101,6 +101,15 @@ class Method(ABC):
         clip's bundle, for check sheets; None: nothing to show."""
         return None
 
+    def gradcam_layer(self) -> str | None:
+        """The module (by name in its model) whose maps Grad-CAM weighs, as the paper draws
+        its Fig. 7; None: the method offers none. With `gradcam_image`, what `gradcam` needs."""
+        return None
+
+    def gradcam_image(self, sample: np.ndarray) -> np.ndarray:
+        """The picture a Grad-CAM map is laid over, (H, W) in [0, 1], from one input sample."""
+        raise NotImplementedError(f"{type(self).__name__} offers no Grad-CAM")
+
     def budget_text(self, budget: int | None) -> str:
         """The training budget a table states for this method ("budget default" if None)."""
         return f"budget {budget if budget is not None else 'default'}"

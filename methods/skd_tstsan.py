@@ -230,6 +230,13 @@ class SKDTSTSANMethod(TorchMethod):
         """The apex's 16 L-stream blocks exactly as the view cuts them (channels 2-17)."""
         return "apex L-stream blocks", block_mosaic(skd_tstsan_38(bundle)[2:18])
 
+    def gradcam_layer(self) -> str:
+        """The S-stream's fourth convolution (the paper's Fig. 7: Grad-CAM at conv4)."""
+        return "backbones.S.block3.0"
+
+    def gradcam_image(self, sample: np.ndarray) -> np.ndarray:
+        return sample[0]  # the apex face the S-stream reads (channel 0 of skd_tstsan_38)
+
     def build_model(self, num_classes: int) -> nn.Module:
         return SKDTSTSAN(num_classes, self.switches)
 
