@@ -430,9 +430,11 @@ def test_bf16_on_a_cpu_without_bf16_instructions_is_said_to_be_slow(monkeypatch)
     assert "cannot be read here" in bf16_note("bf16", "cpu")
 
 
+@pytest.mark.parametrize("fault", [(errno.ENOSPC, "No space left on device"),
+                                   (errno.EROFS, "Read-only file system")])
 def test_a_full_disk_while_storing_stops_the_run_and_keeps_what_was_stored(results,
                                                                            monkeypatch,
-                                                                           capsys):
+                                                                           capsys, fault):
     from mer_bench.benchmark.store import Store
 
     real, calls = Store.write, []
@@ -440,14 +442,14 @@ def test_a_full_disk_while_storing_stops_the_run_and_keeps_what_was_stored(resul
     def fills_up(self, *args, **kwargs):
         calls.append(1)
         if len(calls) > 3:
-            raise OSError(errno.ENOSPC, "No space left on device", str(self.runs / "x"))
+            raise OSError(*fault, str(self.runs / "x"))
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(Store, "write", fills_up)
     code = main(["run", "--methods", "majority", "--results", str(results), "--quiet"])
     error = capsys.readouterr().err
     assert code == 2 and f"cannot write the results folder {results}" in error
-    assert "No space left on device" in error and len(calls) == 4  # stopped at once
+    assert fault[1] in error and len(calls) == 4  # stopped at once
     monkeypatch.undo()
     assert main(["run", "--methods", "majority", "--results", str(results), "--quiet"]) == 0
     assert "7 jobs run, 3 already done" in capsys.readouterr().out
