@@ -100,9 +100,9 @@ def execute_group(jobs: list[Job], config: RunConfig) -> list[tuple[Job, str | N
         error = traceback.format_exc()
     except Exception:
         error = traceback.format_exc()
-        for job in jobs:
-            store.record_failure(job, error)
-        return [(job, error) for job in jobs]
+    for job in jobs:
+        store.record_failure(job, error)
+    return [(job, error) for job in jobs]
 
 
 def job_method(job: Job):

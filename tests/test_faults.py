@@ -475,3 +475,19 @@ def test_two_runs_on_one_store_at_once_both_complete_and_leave_it_whole(results)
     stored = [p for p in (results / "runs").iterdir()]
     assert len(stored) == 30 and not [p for p in stored if p.name.startswith(".tmp")]
     assert not (results / "failures").exists() or not any((results / "failures").iterdir())
+
+
+def test_an_ordinary_os_error_of_folds_trained_together_is_recorded_for_each(results,
+                                                                            monkeypatch):
+    from mer_bench.benchmark import execution
+    from mer_bench.benchmark.config import RunConfig
+    from mer_bench.benchmark.jobs import Job
+
+    def broken(jobs, config, store):
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", "/gone")
+
+    monkeypatch.setattr(execution, "_run_together", broken)
+    jobs = [Job("ststnet.shared", "synthetic-5", f"synthetic/sub0{i}") for i in (1, 2)]
+    outcomes = execution.execute_group(jobs, RunConfig(results=results, progress=False))
+    assert [job for job, _ in outcomes] == jobs and all("/gone" in e for _, e in outcomes)
+    assert len(list((results / "failures").glob("*.json"))) == 2
