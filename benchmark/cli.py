@@ -196,23 +196,19 @@ def build_parser() -> argparse.ArgumentParser:
                          help="CSV: clip (key or name; optional dataset, subject columns) and "
                               "predicted (class index or name) or one logit column per class; "
                               "optional label, checked against the task's")
-    curves = commands.add_parser("curves", parents=[common],
-                                 help="draw the training curves of stored runs (loss per step, "
-                                      "scored epochs) under results/tables/curves/")
-    curves.add_argument("--method", help="only runs whose label starts with this")
-    curves.add_argument("--task", help="only runs of this task")
-    tsne = commands.add_parser("tsne", parents=[common],
-                               help="t-SNE of the features stored runs kept (run --keep "
-                                    "features), one figure per run and final layer, under "
-                                    "results/tables/tsne/")
-    tsne.add_argument("--method", help="only runs whose label starts with this")
-    tsne.add_argument("--task", help="only runs of this task")
-    gradcam = commands.add_parser("gradcam", parents=[common],
+    stored_runs = argparse.ArgumentParser(add_help=False)  # which stored runs to draw
+    stored_runs.add_argument("--method", help="only runs whose label starts with this")
+    stored_runs.add_argument("--task", help="only runs of this task")
+    commands.add_parser("curves", parents=[common, stored_runs],
+                        help="draw the training curves of stored runs (loss per step, scored "
+                             "epochs) under results/tables/curves/")
+    commands.add_parser("tsne", parents=[common, stored_runs],
+                        help="t-SNE of the features stored runs kept (run --keep features), "
+                             "one figure per run and final layer, under results/tables/tsne/")
+    gradcam = commands.add_parser("gradcam", parents=[common, stored_runs],
                                   help="Grad-CAM of stored runs that kept weights (run --keep "
                                        "weights), at the layer their method declares (Fig. 7 "
                                        "kind), under results/tables/gradcam/")
-    gradcam.add_argument("--method", help="only runs whose label starts with this")
-    gradcam.add_argument("--task", help="only runs of this task")
     gradcam.add_argument("--clips", type=positive_int, default=8,
                          help="test clips drawn per run, in fold order (default 8)")
     store = commands.add_parser("store", parents=[common],

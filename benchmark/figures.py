@@ -85,10 +85,12 @@ def fig9_points(table: PaperTable, runs: list[RunScores],
                                        "reported (the paper's text)"])
 
 
-def fig9_figure(table: PaperTable, runs: list[RunScores]) -> plt.Figure:
+def fig9_figure(table: PaperTable, runs: list[RunScores],
+                points: pd.DataFrame | None = None) -> plt.Figure:
     """Fig. 9 as the paper draws it, in UAR: against the amplification factor (left), and
-    with and without transfer per task with the measured and stated gains (right)."""
-    points = fig9_points(table, runs)
+    with and without transfer per task with the measured and stated gains (right).
+    `points`: `fig9_points` of the same, if the caller has them already."""
+    points = fig9_points(table, runs) if points is None else points
     synthetic = {r.task for r in runs if r.synthetic}
     figure, (sweep, bars) = plt.subplots(1, 2, figsize=(10, 4))
     drawn = points.dropna(subset=["measured UAR"])

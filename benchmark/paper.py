@@ -88,9 +88,10 @@ def write_paper(names: tuple[str, ...], grid_paths: dict[str, Path], records: li
         name = Path(name).stem  # a grid given by its path is written under its file's name
         if name in FIGURE_GRIDS:
             runs = runs_by_head.get("final", [])
-            written.append(save(fig9_figure(table, runs), folder / f"{name}.png"))
+            points = fig9_points(table, runs)
+            written.append(save(fig9_figure(table, runs, points), folder / f"{name}.png"))
             numbers = folder / f"{name}.csv"
-            numbers.write_text(fig9_points(table, runs).to_csv(index=False))
+            numbers.write_text(points.to_csv(index=False))
             written.append(numbers)
             continue
         for fmt, extension in FORMATS.items():
