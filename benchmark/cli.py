@@ -13,25 +13,21 @@ import time
 from importlib import resources
 from pathlib import Path
 
+from tqdm import tqdm
+
+from mer_bench.benchmark.cli_models import add_parsers, positive_int
 from mer_bench.benchmark.jobs import Grid, MethodSpec, load_grid
 from mer_bench.benchmark.registry import RegistryError, load_plugin
 from mer_bench.benchmark.config import RunConfig
 from mer_bench.benchmark.planning import prepare_task
 from mer_bench.benchmark.runner import run_grids
 from mer_bench.benchmark.tables import render_ablation, render_markdown, run_scores, write_tables
-from mer_bench.datasets.errors import DatasetError
+from mer_bench.datasets.errors import ClipError, DatasetError
 from mer_bench.datasets.preprocess import PreprocessSettings
 from mer_bench.datasets.sheets import ANNOTATIONS_ENV
 from mer_bench.datasets.tasks import DEFAULT_TASK
 
 QUICK_GRID = "quick.toml"
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text}: give a whole number of at least 1")
-    return value
 
 
 def keep_list(text: str) -> tuple[str, ...]:
@@ -131,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="start every fold from a checkpoint trained on TASK (a "
                           "macro-expression task, say)")
     run.add_argument("--pretrain-budget", type=positive_int, help="pretraining iterations")
+    run.add_argument("--start", metavar="DIR",
+                     help="start every fold from an exported model (mer-bench export), its "
+                          "final layers aside: a transfer start; a grid method's `start = "
+                          "NAME` reads the folder given as --weights-dir NAME=DIR")
     run.add_argument("--keep", type=keep_list, default=(), metavar="weights,features",
                      help="artefacts each job keeps beside its result: its final weights "
                           "(safetensors) and the test samples' features at each final layer "
@@ -211,6 +211,16 @@ def build_parser() -> argparse.ArgumentParser:
                                        "kind), under results/tables/gradcam/")
     gradcam.add_argument("--clips", type=positive_int, default=8,
                          help="test clips drawn per run, in fold order (default 8)")
+    figures = commands.add_parser("figures", parents=[common, stored_runs],
+                                  help="curves, t-SNE (Figs. 8/11 kind) and Grad-CAM (Fig. 7 "
+                                       "kind) of every stored run that kept what each needs")
+    figures.add_argument("--clips", type=positive_int, default=8,
+                         help="Grad-CAM: test clips drawn per run (default 8)")
+    report = commands.add_parser("report", parents=[common],
+                                 help="a static HTML site of the store (every run, its card, "
+                                      "folds, figures; the paper tables it has rows of)")
+    report.add_argument("--out", type=Path, help="the site's folder (default: RESULTS/report)")
+    report.add_argument("--profile", help="the profile the paper grids ran under (e.g. quick)")
     store = commands.add_parser("store", parents=[common],
                                 help="check the store: every stored job's files against the "
                                      "digests recorded when they were written")
@@ -238,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "those the plugin registers)")
     plugin_check.add_argument("--budget", type=positive_int, default=2,
                               help="training iterations of each check's fits (default 2)")
+    add_parsers(commands, common)
     return parser
 
 
@@ -261,7 +272,9 @@ def _config(args: argparse.Namespace) -> RunConfig:
                      compile=getattr(args, "compile", False),
                      channels_last={"on": True, "off": False, None: None}[
                          getattr(args, "channels_last", None)],
-                     weights_dirs=tuple(_weights_dir(d) for d in getattr(args, "weights_dir", [])))
+                     weights_dirs=tuple(_weights_dir(d) for d in [
+                         *getattr(args, "weights_dir", []),
+                         *([args.start] if getattr(args, "start", None) else [])]))
 
 
 def _weights_dir(value: str) -> tuple[str, str]:
@@ -309,7 +322,8 @@ def _grids(args: argparse.Namespace) -> list[Grid]:
         raise ValueError("with --methods, give one --weights-dir (a grid may name several)")
     options_free = tuple(MethodSpec.make(name.strip(), budget=args.budget, pretrain=args.pretrain,
                                          pretrain_budget=args.pretrain_budget,
-                                         weights=weights[0])
+                                         weights=weights[0],
+                                         start=_weights_dir(args.start)[0] if args.start else None)
                          for name in args.methods.split(",") if name.strip())
     tasks = tuple(t.strip() for t in (args.tasks or DEFAULT_TASK).split(",") if t.strip())
     seeds = tuple(int(s) for s in args.seeds.split(","))
@@ -429,7 +443,8 @@ def command_tsne(args: argparse.Namespace) -> int:
 
     runs = _stored_runs(args, config, kept)
     folder = config.results / "tables" / "tsne"
-    for key, folds in sorted(runs.items(), key=str):
+    for key, folds in tqdm(sorted(runs.items(), key=str), desc="t-SNE", unit="run",
+                           disable=not config.progress):
         title, name = _run_title(key, len(folds))
         classes = folds[0][1].classes
         labels = np.concatenate([p.labels for _, p in folds])
@@ -462,7 +477,8 @@ def command_gradcam(args: argparse.Namespace) -> int:
 
     runs = _stored_runs(args, config, kept)
     folder, drawn = config.results / "tables" / "gradcam", 0
-    for key, jobs in sorted(runs.items(), key=str):
+    for key, jobs in tqdm(sorted(runs.items(), key=str), desc="Grad-CAM", unit="run",
+                          disable=not config.progress):
         method = job_method(jobs[0][0].job)
         if method.gradcam_layer() is None:
             print(f"{key[0]}: its method offers no Grad-CAM layer", file=sys.stderr)
@@ -495,6 +511,11 @@ def command_gradcam(args: argparse.Namespace) -> int:
               "weights)")
     _report_quarantined(config)
     return 0
+
+
+def command_figures(args: argparse.Namespace) -> int:
+    """`curves`, `tsne` and `gradcam` in one: every figure the stored runs can give."""
+    return max(command_curves(args), command_tsne(args), command_gradcam(args))
 
 
 def command_store(args: argparse.Namespace) -> int:
@@ -731,10 +752,36 @@ def command_check_plugin(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def command_report(args: argparse.Namespace) -> int:
+    from mer_bench.benchmark.paper_tables import PAPER_GRIDS
+    from mer_bench.benchmark.report import build_report
+
+    config = _config(args)
+    grids = {name: grid_path(name) for name in PAPER_GRIDS}
+    index = build_report(config.store, args.out or config.results / "report", grids,
+                         args.profile, config.progress)
+    print(f"report: {index} (open it in a browser; the folder is the whole site)")
+    _report_quarantined(config)
+    return 0
+
+
+def command_export(args: argparse.Namespace) -> int:
+    from mer_bench.benchmark import cli_models
+
+    return cli_models.command_export(args, _config(args))
+
+
+def command_predict(args: argparse.Namespace) -> int:
+    from mer_bench.benchmark import cli_models
+
+    return cli_models.command_predict(args, _config(args))
+
+
 COMMANDS = {"run": command_run, "tables": command_tables, "list": command_list,
             "prepare": command_prepare, "check": command_check, "bench": command_bench,
             "store": command_store, "curves": command_curves, "tsne": command_tsne,
-            "gradcam": command_gradcam,
+            "gradcam": command_gradcam, "export": command_export,
+            "report": command_report, "figures": command_figures, "predict": command_predict,
             "score": command_score, "check-plugin": command_check_plugin}
 
 
@@ -761,6 +808,6 @@ def main(argv: list[str] | None = None) -> int:
         for plugin in args.plugin:
             load_plugin(plugin)
         return COMMANDS[args.command](args)
-    except (RegistryError, DatasetError, ValueError) as error:
+    except (RegistryError, DatasetError, ClipError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

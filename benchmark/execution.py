@@ -186,7 +186,8 @@ def _job_data(job: Job, config: RunConfig) -> _JobData:
                      tuple(samples[i].clip.key for i in indices))
 
     device = str(pick_device(config.device))
-    checkpoint = _checkpoint(job, config, method, device) if job.pretrain else None
+    checkpoint = (_checkpoint(job, config, method, device) if job.pretrain
+                  else _start(job, config) if job.start else None)
     context = FitContext(num_classes=len(prepared.data.task.classes), seed=job.rng_seed,
                          budget=job.budget, selection=job.selection, device=device,
                          init_weights=str(checkpoint) if checkpoint else None,
@@ -197,6 +198,17 @@ def _job_data(job: Job, config: RunConfig) -> _JobData:
     return _JobData(method, split(fold.train, True),
                     split(fold.test, with_labels=job.selection == "oracle"), context, fold,
                     labels, subjects, prepared)
+
+
+def _start(job: Job, config: RunConfig) -> Path:
+    """The exported weights file a job starts from, as it was when the job was planned."""
+    from mer_bench.benchmark.model_export import read_export
+    from mer_bench.datasets.faces import file_sha256
+
+    path = read_export(config.weights_folder(job.start)).weights_path
+    if file_sha256(path)[:16] != dict(job.versions).get("start"):
+        raise RuntimeError(f"the exported weights {path} changed after the job was planned")
+    return path
 
 
 @lru_cache(maxsize=4)
@@ -249,7 +261,7 @@ def _run_together(jobs: list[Job], config: RunConfig, store: Store) -> None:
 
 def _checkpoint(job: Job, config: RunConfig, method, device: str) -> Path:
     """The pretraining checkpoint the job starts from, trained here if nobody has yet."""
-    from mer_bench.methods.base import FitContext, Split
+    from mer_bench.methods.base import FitContext
 
     prepared = _prepared(job.pretrain, config)
     expected = dict(job.versions).get("pretrain_data")
@@ -257,16 +269,45 @@ def _checkpoint(job: Job, config: RunConfig, method, device: str) -> Path:
         raise RuntimeError(f"the data of task {job.pretrain} changed after the job was planned")
     pretraining = pretraining_job(job, prepared.data_digest())
     method = job_method(pretraining)  # the fold's own recipe fields are not the pretraining's
-    samples = prepared.data.samples
 
     def train() -> dict:
-        views = {name: _view(job.pretrain, name, config) for name in method.views}
-        everything = Split(views, np.array([s.label for s in samples]),
-                           tuple(s.clip.subject_key for s in samples),
-                           tuple(s.clip.key for s in samples))
         context = FitContext(num_classes=len(prepared.data.task.classes),
                              seed=pretraining.rng_seed, budget=job.pretrain_budget, device=device,
                              speed=config.speed(job.precision))
-        return method.pretrain(everything, context)
+        return method.pretrain(_every_sample(job.pretrain, method, config), context)
 
     return ensure_checkpoint(config.results, pretraining, train)
+
+
+def _every_sample(task: str, method, config: RunConfig):
+    """A task's every sample, labelled, in the views `method` reads: one Split."""
+    from mer_bench.methods.base import Split
+
+    samples = _prepared(task, config).data.samples
+    views = {name: _view(task, name, config) for name in method.views}
+    return Split(views, np.array([s.label for s in samples]),
+                 tuple(s.clip.subject_key for s in samples), tuple(s.clip.key for s in samples))
+
+
+def train_on_every_subject(job: Job, config: RunConfig, progress: bool = False) -> dict:
+    """The state of `job`'s method trained on every subject of its task (no fold held out),
+    from its pretraining checkpoint if it has one, under its budget and the rule `last`: what
+    `export` writes when no fold's weights are wanted."""
+    from mer_bench.methods.base import FitContext
+    from mer_bench.methods.training import pick_device
+
+    config = config.with_domains(job.domains)
+    prepared = _prepared(job.task, config)
+    if dict(job.versions).get("data") != prepared.data_digest():
+        raise RuntimeError(f"the data of task {job.task} changed after the job was planned")
+    method = job_method(job)
+    method.show_progress = progress
+    if not method.can_pretrain():
+        raise ValueError(f"method {job.method} cannot be trained on a whole task (it "
+                         "implements no pretrain): export one of its folds instead")
+    device = str(pick_device(config.device))
+    checkpoint = _checkpoint(job, config, method, device) if job.pretrain else None
+    context = FitContext(num_classes=len(prepared.data.task.classes), seed=job.rng_seed,
+                         budget=job.budget, device=device, speed=config.speed(job.precision),
+                         init_weights=str(checkpoint) if checkpoint else None)
+    return method.pretrain(_every_sample(job.task, method, config), context)

@@ -213,3 +213,28 @@ def save(figure: plt.Figure, path: Path) -> Path:
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
+
+
+def prediction_figure(title: str, panels: list[tuple], classes: tuple[str, ...],
+                      probabilities: dict[str, np.ndarray]) -> plt.Figure:
+    """`predict`'s picture: what the model saw (crops, its input, Grad-CAM where its method
+    offers one) and the probabilities of each of its heads."""
+    figure, axes = plt.subplots(1, len(panels) + 1, figsize=(2.7 * (len(panels) + 1), 3.2),
+                                squeeze=False)
+    for axis, (caption, image, overlay) in zip(axes[0], panels):
+        axis.axis("off")
+        axis.imshow(image, cmap=None if image.ndim == 3 else "gray", vmin=0, vmax=1)
+        if overlay is not None:
+            axis.imshow(overlay, cmap="jet", alpha=0.5, vmin=0, vmax=1)
+        axis.set_title(caption, fontsize=7)
+    bars = axes[0][-1]
+    width = 0.8 / len(probabilities)
+    for index, (head, values) in enumerate(probabilities.items()):
+        bars.barh(np.arange(len(classes)) + index * width, values, height=width, label=head)
+    bars.set_yticks(np.arange(len(classes)) + 0.4 - width / 2, classes, fontsize=7)
+    bars.set_xlim(0, 1)
+    bars.set_xlabel("probability", fontsize=7)
+    bars.legend(fontsize=6)
+    figure.suptitle(title, fontsize=8)
+    figure.tight_layout(rect=(0, 0, 1, 0.9))
+    return figure

@@ -38,6 +38,9 @@ class Job:
     weights: str | None = None
     # Training recipe fields the grid sets for this task (e.g. CAS(ME)^3's batch 32).
     recipe: tuple[tuple[str, Any], ...] = ()
+    # An exported model's folder, by name (as `weights`), every fold starts from (its final
+    # layers aside): a transfer start; the digest of its weights is in `versions`.
+    start: str | None = None
 
     def __post_init__(self):
         # Order never matters: the same options in any order are the same job.
@@ -58,6 +61,8 @@ class Job:
             del spec["weights"]
         if not self.recipe:
             del spec["recipe"]
+        if self.start is None:
+            del spec["start"]
         return json.dumps(spec, sort_keys=True, separators=(",", ":"))
 
     @property
@@ -85,6 +90,8 @@ class Job:
             options.append(f"precision={self.precision}")
         if self.weights is not None:
             options.append(f"weights={self.weights}")
+        if self.start is not None:
+            options.append(f"start={self.start}")
         options += [f"recipe.{k}={v}" for k, v in self.recipe]
         return self.method + (f"[{','.join(options)}]" if options else "")
 
@@ -113,16 +120,17 @@ class MethodSpec:
     weights: str | None = None  # a released weights folder's name (RunConfig.weights_dirs)
     recipes: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     only: tuple[str, ...] = ()  # the grid's tasks this method runs on; () means all of them
+    start: str | None = None  # an exported model's folder name (RunConfig.weights_dirs)
 
     @classmethod
     def make(cls, name: str, options: dict[str, Any] | None = None, budget: int | None = None,
              pretrain: str | None = None, pretrain_budget: int | None = None,
              selection: str | None = None, domains: int | None = None,
              weights: str | None = None, recipes: dict[str, dict[str, Any]] | None = None,
-             only: list[str] | None = None) -> "MethodSpec":
+             only: list[str] | None = None, start: str | None = None) -> "MethodSpec":
         return cls(name, _frozen(options), budget, pretrain, pretrain_budget, selection, domains,
                    weights, tuple(sorted((t, _frozen(f)) for t, f in (recipes or {}).items())),
-                   tuple(only or ()))
+                   tuple(only or ()), start)
 
     def runs_on(self, task: str) -> bool:
         return not self.only or task_of(task) in self.only
@@ -158,7 +166,7 @@ class Grid:
                 options=spec.options, versions=_frozen(versions[(spec, task)]),
                 pretrain=spec.pretrain, pretrain_budget=spec.pretrain_budget,
                 domains=spec.domains, precision=self.precision, weights=spec.weights,
-                recipe=spec.recipe_for(task))
+                recipe=spec.recipe_for(task), start=spec.start)
             for spec in self.methods
             for task in self.runnable_tasks if spec.runs_on(task)
             for seed in (self.seeds[:1] if spec.weights else self.seeds)  # nothing to seed
@@ -174,7 +182,7 @@ def task_of(column: str) -> str:
 GRID_KEYS = {"tasks", "seeds", "selection", "methods", "description", "budget", "profiles",
              "table", "precision"}
 METHOD_KEYS = {"name", "options", "budget", "pretrain", "pretrain_budget", "selection",
-               "domains", "weights", "recipe", "tasks"}
+               "domains", "weights", "recipe", "tasks", "start"}
 PROFILE_KEYS = {"tasks", "budget", "pretrain_budget", "seeds", "methods"}
 
 
@@ -182,8 +190,9 @@ def load_grid(path: str | Path, profile: str | None = None,
               precision: str | None = None) -> Grid:
     """A grid from TOML: `tasks`, `seeds`, `selection`, `precision`, a default `budget` and
     `[[methods]]` (name, options, budget, pretrain, pretrain_budget, selection, domains,
-    weights, `recipe`: task -> recipe fields, e.g. `{ casme3-3 = { batch_size = 32 } }`, and
-    `tasks`: the grid's tasks it runs on, if not all).
+    weights, `recipe`: task -> recipe fields, e.g. `{ casme3-3 = { batch_size = 32 } }`,
+    `tasks`: the grid's tasks it runs on, if not all, and `start`: an exported model's
+    folder name, given as --weights-dir NAME=DIR, every fold starts from).
     `precision`, if given, replaces the grid's.
 
     A `[profiles.NAME]` table rescales the grid, e.g. `quick` for CPU: `tasks` maps each task
@@ -215,7 +224,7 @@ def load_grid(path: str | Path, profile: str | None = None,
         specs = tuple(dict.fromkeys(
             MethodSpec.make(m["name"], m.get("options"), m.get("budget"), m.get("pretrain"),
                             m.get("pretrain_budget"), m.get("selection"), m.get("domains"),
-                            m.get("weights"), m.get("recipe"), m.get("tasks"))
+                            m.get("weights"), m.get("recipe"), m.get("tasks"), m.get("start"))
             for m in methods))
         return Grid(specs, tuple(dict.fromkeys(tasks)), tuple(seeds),
                     raw.get("selection", "last"), raw.get("description", ""),
@@ -291,6 +300,7 @@ METHOD_TYPES = {
     "recipe": (lambda v: isinstance(v, dict) and all(isinstance(f, dict) for f in v.values()),
                "a table of tasks, each a table of recipe fields"),
     "tasks": (_words, "a list of the grid's task names"),
+    "start": (lambda v: isinstance(v, str), "an exported model's folder name"),
 }
 PROFILE_TYPES = {
     "tasks": (_text_map, "a table of task -> stand-in task"), "seeds": GRID_TYPES["seeds"],

@@ -112,8 +112,29 @@ def plan(grid: Grid, config: RunConfig) -> tuple[list[Job], dict[str, PreparedTa
             if spec.weights:
                 files = match_weights(config.weights_folder(spec.weights), task.data.subjects())
                 versions[(spec, name)]["weights"] = folder_digest(files)
+            if spec.start:
+                versions[(spec, name)]["start"] = start_digest(spec, method, config)
     folds = {name: prepared_task(name, None).data.subjects() for name in grid.runnable_tasks}
     return grid.jobs(folds, versions), {name: task for (name, _), task in prepared.items()}
+
+
+def start_digest(spec, method, config: RunConfig) -> str:
+    """The digest of the exported weights a spec's folds start from; refused before any
+    work where the export is not one, or is another method's, or the spec trains otherwise."""
+    from mer_bench.benchmark.model_export import read_export
+    from mer_bench.datasets.faces import file_sha256
+
+    if spec.weights or spec.pretrain:
+        raise ValueError(f"method {spec.name}: a transfer start ({spec.start}) with "
+                         f"{'released weights' if spec.weights else 'a pretraining task'} too: "
+                         "give one start")
+    if not method.can_pretrain():
+        raise ValueError(f"method {spec.name} cannot start from exported weights ({spec.start})")
+    exported = read_export(config.weights_folder(spec.start))
+    if exported.config["method"].split(".")[0] != spec.name.split(".")[0]:
+        raise ValueError(f"method {spec.name} cannot start from {exported.folder}: it exports "
+                         f"{exported.config['method']}")
+    return file_sha256(exported.weights_path)[:16]
 
 
 def build_method(spec):

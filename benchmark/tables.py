@@ -185,6 +185,9 @@ def format_cell(run: RunScores, metric: str, interval: bool = False) -> str:
     return text
 
 
+DATA_VERSION_MARK = " (data "  # a row label's suffix where several data versions are stored
+
+
 def comparison_frame(runs: list[RunScores]) -> pd.DataFrame:
     """Methods x tasks, UF1/UAR in percent, with folds, seeds and the selection rule."""
     labels = {run.task: run.task + (f" ({run.data})" if run.data != "real" else "")
@@ -198,7 +201,7 @@ def comparison_frame(runs: list[RunScores]) -> pd.DataFrame:
     for run in runs:
         method = run.method
         if len(versions[(run.method, run.task, run.selection, run.budget)]) > 1:
-            method += f" (data {run.data_version})"  # several versions of its data stored
+            method += f"{DATA_VERSION_MARK}{run.data_version})"  # several versions stored
         row = table[(method, run.selection, "default" if run.budget is None else run.budget)]
         row[f"{labels[run.task]} UF1"] = format_cell(run, "uf1")
         row[f"{labels[run.task]} UAR"] = format_cell(run, "uar")
@@ -269,11 +272,11 @@ def ablation_frame(runs: list[RunScores], switches: dict[str, dict]) -> pd.DataF
     if frame.empty:
         return frame
     columns = list(dict.fromkeys(name for run in selected for name in switches[run.method]))
+    # a row's label, less what comparison_frame adds where several data versions are stored
+    own = [switches[m.split(DATA_VERSION_MARK)[0]] for m in frame.method]
     for position, name in enumerate(columns):
-        frame.insert(1 + position, name,
-                     ["✓" if switches[m].get(name) else "" for m in frame.method])
-    order = sorted(range(len(frame)), key=lambda i: (sum(switches[frame.method[i]].values()),
-                                                     frame.method[i]))
+        frame.insert(1 + position, name, ["✓" if row.get(name) else "" for row in own])
+    order = sorted(range(len(frame)), key=lambda i: (sum(own[i].values()), frame.method[i]))
     return frame.iloc[order]
 
 

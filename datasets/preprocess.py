@@ -163,13 +163,7 @@ def make_bundle(clip: Clip, frame_bytes: dict[str, bytes], settings: PreprocessS
         return released_bundle(clip, frame_bytes["image"])
     numbers = key_frames(clip)
     grey = {role: _decode_grey(clip, frame_bytes[role], numbers[role], role) for role in numbers}
-    seen = grey["onset"]
-    if wants_colour(settings):
-        seen = imdecode(frame_bytes["onset"], cv2.IMREAD_COLOR)
-    box = detect_face(seen, settings.detector, **detection_options(settings))
-    if box is None:
-        raise FaceNotFound(clip.key, f"no face found by {settings.detector} on the first frame",
-                           str(clip.frame_path(clip.onset)))
+    box = face_box(clip, grey["onset"], settings, frame_bytes["onset"])
     size = (settings.crop_size, settings.crop_size)
     faces = {role: cv2.resize(box.crop(image), size, interpolation=cv2.INTER_AREA)
              for role, image in grey.items()}
@@ -187,6 +181,26 @@ def make_bundle(clip: Clip, frame_bytes: dict[str, bytes], settings: PreprocessS
         "flows": np.stack(flows),
         "box": np.asarray(box, dtype=np.int32),
     }
+
+
+def grey_frame(clip: Clip, number: int, role: str) -> np.ndarray:
+    """One frame of the clip read and decoded to grey as every bundle reads its frames."""
+    return _decode_grey(clip, _read_bytes(clip, number, role), number, role)
+
+
+def face_box(clip: Clip, onset: np.ndarray, settings: PreprocessSettings,
+             onset_bytes: bytes | None = None):
+    """The face box on the clip's first frame (grey `onset`; in colour where the detector
+    settings ask for it), which crops every frame of the clip."""
+    seen = onset
+    if wants_colour(settings):
+        data = onset_bytes if onset_bytes is not None else _read_bytes(clip, clip.onset, "onset")
+        seen = imdecode(data, cv2.IMREAD_COLOR)
+    box = detect_face(seen, settings.detector, **detection_options(settings))
+    if box is None:
+        raise FaceNotFound(clip.key, f"no face found by {settings.detector} on the first frame",
+                           str(clip.frame_path(clip.onset)))
+    return box
 
 
 def released_bundle(clip: Clip, data: bytes) -> dict:

@@ -184,6 +184,7 @@ class TorchMethod(Method):
     speed: Speed = Speed()  # the job's, set by `configure`
     final_layers: tuple[str, ...] = ("classifier.",)  # not transferred from a pretraining task
     input_shape: tuple[int, ...] | None = None  # one sample's, for `bench`'s random inputs
+    show_progress: bool = False  # a bar over training steps (one long fit, e.g. export's)
 
     def trains_folds_together(self) -> bool:
         """Shuffled-batch recipes only: an in-order epoch schedule trains one fold at a time
@@ -285,6 +286,10 @@ class TorchMethod(Method):
             step_loss = torch.compile(step_loss)
         model.train()
         losses = []  # kept on the device: no sync per step
+        if self.show_progress:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, total=iterations, desc="training", unit="step")
         for step, index in enumerate(batches, 1):
             batch = torch.as_tensor(index)
             x = inputs[batch].to(device).contiguous(memory_format=self.memory_format)
@@ -323,8 +328,14 @@ class TorchMethod(Method):
         return {name: value.cpu() for name, value in model.state_dict().items()}
 
     def start_from(self, model: nn.Module, checkpoint: str) -> None:
-        """Loads every pretrained weight except the final classifiers (`final_layers`)."""
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        """Loads every pretrained weight except the final classifiers (`final_layers`), from
+        a torch checkpoint or an exported model's safetensors."""
+        if str(checkpoint).endswith(".safetensors"):
+            from safetensors.torch import load_file
+
+            state = load_file(checkpoint)
+        else:
+            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         kept = {k: v for k, v in state.items() if not k.startswith(self.final_layers)}
         missing, unexpected = model.load_state_dict(kept, strict=False)
         if unexpected or any(not k.startswith(self.final_layers) for k in missing):

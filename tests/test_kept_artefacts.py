@@ -60,3 +60,14 @@ def test_tsne_draws_each_kept_layer_of_each_run(results, capsys):
         (results / "tables" / "tsne").glob("*.png"))) == 1
     assert main(["tsne", "--results", str(results), "--task", "casme2-5"]) == 0
     assert "no stored run kept features" in capsys.readouterr().out
+
+
+def test_figures_draws_curves_tsne_and_gradcam_of_a_run_that_kept_both(results, capsys):
+    assert main(["run", "--methods", "skd_tstsan", "--budget", "2", "--keep",
+                 "weights,features", "--results", str(results), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["figures", "--results", str(results), "--clips", "2", "--quiet"]) == 0
+    drawn = capsys.readouterr().out.split()
+    kinds = {path.split("/tables/")[1].split("/")[0] for path in drawn}
+    assert kinds == {"curves", "tsne", "gradcam"}
+    assert len([p for p in drawn if "/tsne/" in p]) == 3  # one per head's final layer

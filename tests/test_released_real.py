@@ -254,3 +254,21 @@ def test_score_command_prints_the_parts_and_exits_nonzero_on_missing_clips(flows
     path.write_text("\n".join(path.read_text().splitlines()[:-4]) + "\n")
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1 and "4 clip(s) missing from the file" in done.stdout
+
+
+def test_the_report_shows_the_tsne_of_the_released_ststnet_on_the_real_composite(
+        flows, weights, flow_results):
+    from mer_bench.benchmark.cli import main
+
+    assert main(["run", "--methods", "ststnet", "--tasks", "composite-3-flows", "--data",
+                 f"composite_flows={flows}", "--weights-dir", f"ststnet_weights={weights}",
+                 "--keep", "features", "--results", str(flow_results), "--quiet"]) == 0
+    assert main(["report", "--results", str(flow_results), "--quiet"]) == 0
+    report = flow_results / "report"
+    (page,) = (report / "runs").glob("ststnet_weights=*composite-3-flows*.html")
+    text = page.read_text()
+    assert "t-SNE of the inputs to fc" in text and "released flows" in text
+    assert "SYNTHETIC" not in text
+    image = report / "figures" / (page.stem + "_tsne_fc.png")
+    assert image.is_file() and cv2.imread(str(image)) is not None
+    assert "72.09" in (report / "index.html").read_text()  # the released weights' UF1
