@@ -175,7 +175,7 @@ def _job_data(job: Job, config: RunConfig) -> _JobData:
     samples = prepared.data.samples
     labels = np.array([s.label for s in samples])
     subjects = [s.clip.subject_key for s in samples]
-    fold = fold_of(subjects, job.fold)
+    fold = fold_of(prepared.data.fold_keys(), job.fold)
     method = job_method(job)
     views = {name: _view(job.task, name, config) for name in method.views}
 
@@ -221,7 +221,7 @@ def _matched_weights(folder: Path, folds: tuple[str, ...]) -> tuple[dict[str, Pa
 def _fold_weights(job: Job, config: RunConfig, prepared: PreparedTask) -> str:
     """The released weights file of the job's fold, as matched when the job was planned."""
     folder = config.weights_folder(job.weights)
-    files, digest = _matched_weights(folder, tuple(prepared.data.subjects()))
+    files, digest = _matched_weights(folder, tuple(prepared.data.folds()))
     if digest != dict(job.versions).get("weights"):
         raise RuntimeError(f"the weights in {folder} changed after the job was planned")
     return str(files[job.fold])

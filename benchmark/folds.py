@@ -1,4 +1,5 @@
-"""Leave-one-subject-out folds over (dataset, subject)."""
+"""Folds: one per key (a (dataset, subject) under LOSO, a dataset under leave one dataset out);
+the samples of a key are tested together and never trained on in their fold."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def loso_folds(subject_keys: list[str]) -> list[Fold]:
 
 
 def fold_of(subject_keys: list[str], subject: str) -> Fold:
+    """The fold of one key over each sample's key (TaskData.fold_keys)."""
     keys = np.asarray(subject_keys)
     if subject not in set(subject_keys):
-        raise KeyError(f"no subject {subject!r} in this task; subjects: {sorted(set(subject_keys))}")
+        raise KeyError(f"no fold {subject!r} in this task; folds: {sorted(set(subject_keys))}")
     return Fold(subject, np.flatnonzero(keys != subject), np.flatnonzero(keys == subject))

@@ -1,4 +1,4 @@
-"""Metrics as MEGC 2019 defines them, over predictions pooled across all LOSO folds.
+"""Metrics as MEGC 2019 defines them, over predictions pooled across all folds.
 
 Per class c: F1 = 2TP / (2TP + FP + FN), recall = TP / N_c; UF1 and UAR are their unweighted
 means over the task's classes. (The SKD-TSTSAN paper prints F1 = 2TP / (TP + FP + FN), a typo

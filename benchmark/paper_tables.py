@@ -196,7 +196,8 @@ def _reported_rows(table: PaperTable, reference: pd.DataFrame) -> list[dict]:
         setting = "as reported (release: selection on the test subject)"
         rows = rows.assign(setting=setting)
     else:
-        rows = reference[reference.table == int(table.key)]
+        rows = reference[reference.table == int(table.key)] if table.key.isdigit() \
+            else reference.iloc[:0]  # a table of the harness's own: nothing reported
     out: dict[tuple[str, str], dict] = {}
     notes = reported_notes()
     for line in rows.itertuples():
@@ -275,9 +276,13 @@ def table_frame(table: PaperTable, runs_by_head: dict[str, list[RunScores]],
 
 
 def caption(table: PaperTable, runs: list[RunScores]) -> list[str]:
+    reported = ("Reported: the paper's numbers (results/reference/paper_results.csv)."
+                if table.key.isdigit() or table.key == "honesty" else
+                "Reported: none (a protocol of the harness's own, not the paper's).")
     lines = [table.description,
-             "Reported: the paper's numbers (results/reference/paper_results.csv). Measured: "
-             "this harness's runs, UF1 / UAR (%) pooled over LOSO folds, mean ± sd over seeds, "
+             f"{reported} Measured: "
+             "this harness's runs, UF1 / UAR (%) pooled over the folds (LOSO; a task "
+             "NAME@lodo: one dataset left out a fold), mean ± sd over seeds, "
              "[95% interval: subjects resampled, 1000 draws]; ACC: accuracy; p: paired "
              f"permutation test of UF1 (subjects swapped) against the '{REFERENCE_ROW}' row ("
              + ("each method's own `last` row" if table.key == "honesty" else

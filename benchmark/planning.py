@@ -110,11 +110,11 @@ def plan(grid: Grid, config: RunConfig) -> tuple[list[Job], dict[str, PreparedTa
                 versions[(spec, name)]["pretrain_data"] = \
                     prepared_task(spec.pretrain, spec.domains).data_digest()
             if spec.weights:
-                files = match_weights(config.weights_folder(spec.weights), task.data.subjects())
+                files = match_weights(config.weights_folder(spec.weights), task.data.folds())
                 versions[(spec, name)]["weights"] = folder_digest(files)
             if spec.start:
                 versions[(spec, name)]["start"] = start_digest(spec, method, config)
-    folds = {name: prepared_task(name, None).data.subjects() for name in grid.runnable_tasks}
+    folds = {name: prepared_task(name, None).data.folds() for name in grid.runnable_tasks}
     return grid.jobs(folds, versions), {name: task for (name, _), task in prepared.items()}
 
 

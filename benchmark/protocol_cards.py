@@ -14,18 +14,19 @@ from typing import Any
 
 import numpy as np
 
-AGGREGATION = ("UF1 / UAR / accuracy of the predictions pooled over every LOSO fold (MEGC "
-               "2019); mean and sd over seeds; 95% interval: subjects resampled, 1000 draws")
+AGGREGATION = ("UF1 / UAR / accuracy of the predictions pooled over every fold (MEGC 2019's "
+               "rule); mean and sd over seeds; 95% interval: subjects resampled, 1000 draws")
 NOT_RECORDED = "not recorded (stored before protocol cards)"
 
 
 def task_definition(column: str) -> dict[str, Any]:
     """What the task registry says of a table column's task: classes and mapping per source."""
     from mer_bench.benchmark.jobs import task_of
-    from mer_bench.benchmark.tasks import build_task
+    from mer_bench.benchmark.tasks import PROTOCOLS, build_task
 
     task = build_task(task_of(column))
     definition: dict[str, Any] = {
+        "folds": PROTOCOLS[task.protocol],
         "classes": list(task.classes),
         "mapping": {s.dataset: dict(s.mapping) for s in task.sources},
     }

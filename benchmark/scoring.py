@@ -37,7 +37,7 @@ class ScoreReport:
     def lines(self) -> list[str]:
         total = self.matched + len(self.missing)
         out = [f"{self.task}: {self.matched} of {total} clips scored; {self.folds_complete} of "
-               f"{self.folds} LOSO folds complete"]
+               f"{self.folds} folds complete"]
         if self.scores is not None:
             out.append(_scores_line(self.task, self.scores))
         out += [_scores_line(f"  {self.task}[{d}]", s) for d, s in self.parts.items()]
@@ -115,9 +115,9 @@ def score_file(path: Path, data: TaskData) -> ScoreReport:
     report.matched = len(kept)
     report.label_disagreements = [s.clip.key for s in kept
                                   if found[s.clip.key][1] not in (-1, s.label)]
-    subjects = {s.clip.subject_key for s in data.samples}
-    incomplete = {s.clip.subject_key for s in data.samples if s.clip.key not in found}
-    report.folds, report.folds_complete = len(subjects), len(subjects - incomplete)
+    folds = set(data.folds())
+    incomplete = {data.task.fold_key(s.clip) for s in data.samples if s.clip.key not in found}
+    report.folds, report.folds_complete = len(folds), len(folds - incomplete)
     if kept:
         labels = np.array([s.label for s in kept])
         predicted = np.array([found[s.clip.key][0] for s in kept])

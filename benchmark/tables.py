@@ -253,7 +253,8 @@ def render_markdown(runs: list[RunScores]) -> str:
     if not runs:
         return "No finished runs in the store."
     frame = comparison_frame(runs)
-    lines = ["UF1 and UAR (%) pooled over LOSO folds (MEGC 2019); mean ± sd over seeds.",
+    lines = ["UF1 and UAR (%) pooled over the folds (MEGC 2019; folds leave one subject out, "
+             "or one dataset out where a task says @lodo); mean ± sd over seeds.",
              "Selection `last`: the model at the end of a fixed budget (no test labels read); "
              "`weights=NAME`: released per-subject weights, evaluated without training."]
     lines += [note for note in (synthetic_note(runs), released_note(runs)) if note]
@@ -287,7 +288,7 @@ def render_ablation(runs: list[RunScores], switches: dict[str, dict],
     if frame.empty:
         return ""
     header = [" ".join(("Ablation: a module on (✓) or off per row.", *legends,
-                        "UF1/UAR (%) pooled over LOSO folds."))]
+                        "UF1/UAR (%) pooled over the folds."))]
     note = synthetic_note([run for run in runs if run.method in switches])
     if note:
         header.append(note)

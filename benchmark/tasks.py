@@ -55,6 +55,15 @@ class MemberList:
     labels: Mapping[str, str]  # label code as the list writes it -> class name
 
 
+# How a task's clips become folds; what its tables and protocol cards say of it.
+PROTOCOLS = {
+    "loso": "leave one subject out over (dataset, subject): each subject tested once, trained "
+            "on all the others",
+    "lodo": "leave one dataset out: each dataset tested once, trained on the task's other "
+            "datasets (no subject on both sides); on two datasets, both directions",
+}
+
+
 @dataclass(frozen=True)
 class Task:
     name: str
@@ -66,8 +75,13 @@ class Task:
     # Asked for by the name suffix DROP_EMPTY: a class the data read lacks is dropped (and
     # said so) instead of refusing the task.
     drop_empty: bool = False
+    # How its samples are split into folds (PROTOCOLS); `NAME@lodo` asks for "lodo".
+    protocol: str = "loso"
 
     def __post_init__(self):
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"task {self.name}: protocol {self.protocol!r}; expected one of "
+                             f"{sorted(PROTOCOLS)}")
         for source in self.sources:
             unknown = set(source.mapping.values()) - set(self.classes)
             if unknown:
@@ -77,6 +91,11 @@ class Task:
             unknown = set(self.members.labels.values()) - set(self.classes)
             if unknown:
                 raise ValueError(f"task {self.name}: list labels {sorted(unknown)} not classes")
+
+    def fold_key(self, clip: Clip) -> str:
+        """The fold a clip is tested in: its (dataset, subject) under LOSO, its dataset under
+        leave one dataset out (a released-flow source's clips keep their own datasets)."""
+        return clip.dataset if self.protocol == "lodo" else clip.subject_key
 
     @property
     def datasets(self) -> tuple[str, ...]:
@@ -152,6 +171,14 @@ class TaskData:
 
     def subjects(self) -> list[str]:
         return sorted({sample.clip.subject_key for sample in self.samples})
+
+    def fold_keys(self) -> list[str]:
+        """Each sample's fold (Task.fold_key), in sample order."""
+        return [self.task.fold_key(sample.clip) for sample in self.samples]
+
+    def folds(self) -> list[str]:
+        """The task's folds, sorted: its subjects under LOSO, its datasets under LODO."""
+        return sorted(set(self.fold_keys()))
 
     def without(self, failed: Mapping[str, str]) -> "TaskData":
         """The same task less the clips that could not be preprocessed, each listed with why."""
@@ -301,6 +328,10 @@ def load_task(task: Task, data_roots: Mapping[str, Path],
                 tuple(v for v in served if v in adapter.views)
     if members is not None:
         excluded += members.unmatched()
+    if task.protocol == "lodo" and len({s.clip.dataset for s in samples}) < 2:
+        raise DatasetError(f"task {task.name}: leaving one dataset out needs clips of two "
+                           f"datasets at least; the data read have "
+                           f"{sorted({s.clip.dataset for s in samples}) or 'none'}")
     data = TaskData(task, samples, excluded, synthetic, versions, notes, "; ".join(origins),
                     served, tuple(root_notes))
     empty = data.empty_classes()
@@ -319,13 +350,20 @@ def load_task(task: Task, data_roots: Mapping[str, Path],
 
 
 DROP_EMPTY = "+drop-empty"
+LODO = "@lodo"
 
 
 def build_task(name: str) -> Task:
-    """The registered task `name`; `NAME+drop-empty` is NAME asked to drop a class the data
-    read lack (a task of its own name, so its rows and stored jobs never pass for NAME's)."""
+    """The registered task `name`. Suffixes ask for variants, each a task of its own name (so
+    its rows and stored jobs never pass for NAME's): `NAME+drop-empty` drops a class the data
+    read lack; `NAME@lodo` folds by dataset instead of subject (cross-dataset evaluation);
+    both may be given, in that order (`NAME@lodo+drop-empty`)."""
     if name.endswith(DROP_EMPTY):
-        return replace(TASKS.build(name[: -len(DROP_EMPTY)]), name=name, drop_empty=True)
+        return replace(build_task(name[: -len(DROP_EMPTY)]), name=name, drop_empty=True)
+    if name.endswith(LODO):
+        task = TASKS.build(name[: -len(LODO)])
+        return replace(task, name=name, protocol="lodo",
+                       description=f"{task.description}; {PROTOCOLS['lodo']}")
     return TASKS.build(name)
 
 

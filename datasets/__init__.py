@@ -13,6 +13,12 @@ register("synthetic_macro", "mer_bench.datasets.synthetic:Synthetic", name="synt
 # CASME II's size (26 subjects, 260 clips): the stand-in of the GPU-scale grid (gpu_scale.toml).
 register("synthetic_casme2", "mer_bench.datasets.synthetic:Synthetic", name="synthetic_casme2", seed=2,
          subjects=26, clips_per_subject=10)
+# Two more small synthetic datasets (other seeds, other faces' motion): with `synthetic`, the
+# three datasets of the cross-dataset stand-in task synthetic-3db-5 (cross_dataset.toml).
+register("synthetic_b", "mer_bench.datasets.synthetic:Synthetic", name="synthetic_b", seed=3,
+         subjects=4, clips_per_subject=8)
+register("synthetic_c", "mer_bench.datasets.synthetic:Synthetic", name="synthetic_c", seed=4,
+         subjects=4, clips_per_subject=8, motion_scale=1.5)
 register("casme2", "mer_bench.datasets.casme2:CASME2")
 register("samm", "mer_bench.datasets.samm:SAMM")
 register("smic", "mer_bench.datasets.smic:SMIC")

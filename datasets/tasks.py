@@ -1,8 +1,10 @@
 """The tasks, one registration each: the paper's (section 4.1) and MEGC 2019's: `casme2-5`;
 `casme2-3`, `samm-3`, `smic-3` and `composite-3` (exactly the clips of the MEGC 2019 list,
-labels from the list); `composite-3-flows` (the same from released flow images); `mmew-4`,
-`mmew-6`; `casme3-3`, `casme3-4`, `casme3-7`; `ckplus-7` (for pretraining); and the synthetic
-stand-ins. What a task is and does is benchmark/tasks.py's.
+labels from the list); `composite-3-flows` (the same from released flow images); `cdmer-3`
+(Zong et al.'s CASME II / SMIC-HS pair); `mmew-4`, `mmew-6`; `casme3-3`, `casme3-4`,
+`casme3-7`; `ckplus-7` (for pretraining); and the synthetic stand-ins. Any task of two
+datasets or more runs leaving one dataset out as `NAME@lodo`. What a task is and does is
+benchmark/tasks.py's.
 """
 
 from mer_bench.benchmark.tasks import TASKS, FrameRules, MemberList, Source, Task
@@ -71,6 +73,21 @@ register("composite-3-flows", Task, name="composite-3-flows", classes=MEGC_CLASS
                                              "2": "surprise"}),),
          description="MEGC 2019 composite from the flow images HTNet's authors released (the "
                      "same 442 clips and 68 LOSO folds as composite-3; flow views only)")
+# Cross-database MER (CDMER) of Zong et al. ("Cross-Database Micro-Expression Recognition: A
+# Benchmark", arXiv 1812.07742): CASME II relabelled to SMIC-HS's three classes: happiness
+# positive; disgust, sadness and fear negative; surprise; repression and others left out.
+# `cdmer-3@lodo` is its pair: CASME II -> SMIC-HS and SMIC-HS -> CASME II, one fold each.
+CDMER_CASME2 = {"happiness": "positive", "disgust": "negative", "sadness": "negative",
+                "fear": "negative", "surprise": "surprise"}
+register("cdmer-3", Task, name="cdmer-3", classes=MEGC_CLASSES,
+         sources=(Source("casme2", CDMER_CASME2, {"release": "2014"}), Source("smic", SMIC_3)),
+         description="CDMER pair of Zong et al.: CASME II (2014 labels, relabelled) and "
+                     "SMIC-HS, three classes; run as cdmer-3@lodo")
+register("synthetic-3db-5", Task, name="synthetic-3db-5", classes=tuple(CASME2_5),
+         sources=(Source("synthetic", CASME2_5), Source("synthetic_b", CASME2_5),
+                  Source("synthetic_c", CASME2_5)),
+         description="three synthetic datasets (the default and two smaller ones, other seeds "
+                     "and motion), the stand-in of the cross-dataset protocols")
 register("mmew-4", Task, name="mmew-4", classes=tuple(MMEW_4), sources=(Source("mmew", MMEW_4),),
          description="MMEW micro-expressions, the paper's four classes: happiness, disgust, "
                      "surprise, others (anger, fear, sadness excluded)")

@@ -291,3 +291,28 @@ def test_list_tasks_prints_clips_subjects_classes_and_every_rule(composite, casm
     assert "fell back 7: not in the apex list: apex = middle frame" in blocks["smic-3"]
     assert "repaired 2: onset after the apex: onset set to the apex" in blocks["casme3-7"]
     assert "data not available: ckplus" in blocks["ckplus-7"]  # no CK+ in this root
+
+
+def test_cdmer_pair_folds_casme2_and_smic_each_tested_by_the_other(composite):
+    """Zong et al.'s CDMER pair as `cdmer-3@lodo`: two folds, one a direction; CASME II's
+    2014 labels relabelled (repression and others out, each exclusion counted)."""
+    data = load("cdmer-3@lodo", composite)
+    assert data.folds() == ["casme2", "smic"]
+    assert Counter(data.fold_keys()) == {"casme2": 127, "smic": 164}
+    casme2 = Counter(data.task.classes[s.label] for s in data.samples
+                     if s.clip.dataset == "casme2")
+    assert casme2 == {"negative": 70, "positive": 32, "surprise": 25}
+    counts = data.exclusion_counts()
+    assert counts["emotion 'repression' not in cdmer-3@lodo"] == 27
+    assert counts["emotion 'others' not in cdmer-3@lodo"] == 99
+    for dataset in data.folds():
+        fold = loso_folds(data.fold_keys())[data.folds().index(dataset)]
+        assert {data.samples[i].clip.dataset for i in fold.test} == {dataset}
+        assert {data.samples[i].clip.dataset for i in fold.train} == {"casme2", "smic"} - {dataset}
+
+
+def test_holdout_database_folds_of_the_composite(composite):
+    data = load("composite-3@lodo", composite)
+    assert Counter(data.fold_keys()) == {"casme2": 145, "samm": 133, "smic": 164}
+    assert sorted(s.clip.key for s in data.samples) == \
+        sorted(s.clip.key for s in load("composite-3", composite).samples)

@@ -133,6 +133,7 @@ def test_the_ablation_grid_holds_every_row_of_table5():
 def test_an_unknown_grid_name_lists_the_shipped_ones():
     from mer_bench.benchmark.cli import grid_path
 
-    shipped = "shipped grids: ablation, comparison, fig9, gpu_scale, honesty, quick, table1"
+    shipped = ("shipped grids: ablation, comparison, cross_dataset, fig9, gpu_scale, honesty, "
+               "quick, table1")
     with pytest.raises(ValueError, match=shipped):
         grid_path("ablaton")

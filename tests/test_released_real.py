@@ -23,7 +23,7 @@ from mer_bench.benchmark.planning import prepare_task
 from mer_bench.benchmark.runner import run_grid
 from mer_bench.benchmark.scoring import score_file
 from mer_bench.benchmark.tables import run_scores
-from mer_bench.benchmark.tasks import TASKS, load_task
+from mer_bench.benchmark.tasks import TASKS, build_task, load_task
 from mer_bench.datasets.sheets import ANNOTATIONS_ENV, name_key
 from mer_bench.datasets.views import build_view
 from mer_bench.methods.ststnet import STSTNet, STSTNetRelease
@@ -93,6 +93,11 @@ def test_released_keys_and_folds_equal_composite_3_from_frame_trees(flows, tmp_p
     assert frames.subjects() == released_data.subjects()
     labels = {s.clip.key: s.label for s in frames.samples}
     assert all(labels[s.clip.key] == s.label for s in released_data.samples)
+    # Holdout-database folds too: each clip in the same dataset fold from either source.
+    lodo = load_task(build_task("composite-3-flows@lodo"), {"composite_flows": flows})
+    assert lodo.folds() == ["casme2", "samm", "smic"]
+    assert {s.clip.key: k for s, k in zip(lodo.samples, lodo.fold_keys())} == \
+        {s.clip.key: s.clip.dataset for s in frames.samples}
 
 
 def test_channel_order_is_strain_v_u_as_opencv_reads_the_images(flows):
