@@ -85,7 +85,9 @@ def test_unknown_method_on_the_cli_suggests_the_right_name(results):
 
 def test_list_tasks_counts_samples_classes_and_subjects(results):
     listed = cli("list", "tasks", "--results", str(results))
-    line = next(l for l in listed.stdout.splitlines() if "samples" in l and "SYNTHETIC" in l)
+    lines = listed.stdout.splitlines()
+    line = lines[next(i for i, l in enumerate(lines) if l.startswith("synthetic-5:")) + 1]
+    assert "SYNTHETIC" in line
     samples = int(line.split()[0])
     counts = [int(part.split()[-1]) for part in line.split(":", 1)[1].split(",")]
     assert samples == sum(counts) and len(counts) == 5
