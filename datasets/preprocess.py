@@ -164,9 +164,7 @@ def make_bundle(clip: Clip, frame_bytes: dict[str, bytes], settings: PreprocessS
     numbers = key_frames(clip)
     grey = {role: _decode_grey(clip, frame_bytes[role], numbers[role], role) for role in numbers}
     box = face_box(clip, grey["onset"], settings, frame_bytes["onset"])
-    size = (settings.crop_size, settings.crop_size)
-    faces = {role: cv2.resize(box.crop(image), size, interpolation=cv2.INTER_AREA)
-             for role, image in grey.items()}
+    faces = {role: face_crop(box, image, settings) for role, image in grey.items()}
     if settings.domains > 2:
         frames = _interpolated_crops(clip, frame_bytes, grey, box, settings)
         return {
@@ -186,6 +184,12 @@ def make_bundle(clip: Clip, frame_bytes: dict[str, bytes], settings: PreprocessS
 def grey_frame(clip: Clip, number: int, role: str) -> np.ndarray:
     """One frame of the clip read and decoded to grey as every bundle reads its frames."""
     return _decode_grey(clip, _read_bytes(clip, number, role), number, role)
+
+
+def face_crop(box, image: np.ndarray, settings: PreprocessSettings) -> np.ndarray:
+    """One frame cropped to the clip's face box and resized to the settings' crop size."""
+    size = (settings.crop_size, settings.crop_size)
+    return cv2.resize(box.crop(image), size, interpolation=cv2.INTER_AREA)
 
 
 def face_box(clip: Clip, onset: np.ndarray, settings: PreprocessSettings,

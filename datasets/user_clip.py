@@ -121,14 +121,13 @@ def flow_magnitudes(clip: Clip, settings) -> dict[int, float]:
     alone does (on the synthetic default: 0.75 frames from the annotated apex on average over
     16 clips, against 4.75 for the onset's magnitude alone)."""
     from mer_bench.datasets.flow import tvl1_flow
-    from mer_bench.datasets.preprocess import face_box, grey_frame
+    from mer_bench.datasets.preprocess import face_box, face_crop, grey_frame
 
     onset = grey_frame(clip, clip.onset, "onset")
     box = face_box(clip, onset, settings)
-    size = (settings.crop_size, settings.crop_size)
 
     def crop(image: np.ndarray) -> np.ndarray:
-        return cv2.resize(box.crop(image), size, interpolation=cv2.INTER_AREA)
+        return face_crop(box, image, settings)
 
     def moved(a: np.ndarray, b: np.ndarray) -> float:
         return float(np.linalg.norm(tvl1_flow(a, b), axis=-1).mean())
