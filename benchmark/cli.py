@@ -84,7 +84,9 @@ def _common(subcommand: bool = False) -> argparse.ArgumentParser:
                              "or D > 2: onset..offset interpolated to D+1 frames (the paper's "
                              "Table 6: 5, 10); use with SKD-TSTSAN's segments=D")
     common.add_argument("--detector", default=default("dlib"),
-                        help="face detector: dlib (default) or retinaface (needs --detector-weights)")
+                        help="face detector: dlib (default), lbp (OpenCV's LBP cascade, "
+                             "as scikit-image ships it) or retinaface (needs "
+                             "--detector-weights)")
     common.add_argument("--detector-preset", choices=["harness", "release"],
                         default=default(None),
                         help="RetinaFace settings: harness (default: grey frames, faces above "
@@ -93,6 +95,23 @@ def _common(subcommand: bool = False) -> argparse.ArgumentParser:
     common.add_argument("--detector-weights", metavar="PATH", default=default(None),
                         help="RetinaFace weights: the Pytorch_Retinaface release's "
                              "mobilenet0.25_Final.pth or Resnet50_Final.pth (never downloaded)")
+    common.add_argument("--key-frames", choices=["annotated", "middle", "peak-flow"],
+                        default=default("annotated"),
+                        help="onset and apex read: annotated (default), or the apex estimated "
+                             "without its annotation: middle (of onset..offset) or peak-flow "
+                             "(the frame that moved most from both ends)")
+    common.add_argument("--key-frame-shift", type=int, default=default(0), metavar="K",
+                        help="move the annotated onset and apex by a seeded -K..K frames "
+                             "(default 0: as annotated)")
+    common.add_argument("--key-frame-seed", type=int, default=default(0),
+                        help="the seed of --key-frame-shift's draws (default 0)")
+    common.add_argument("--crop", choices=["first-frame", "per-frame"],
+                        default=default("first-frame"),
+                        help="face boxes: the first frame's for the whole clip (default) or "
+                             "one per frame (the SKD-TSTSAN release before its fix)")
+    common.add_argument("--flow-encoding", default=default("float"), metavar="float|Nbit",
+                        help="flows as computed (float, default) or stored as N-bit per-image "
+                             "min-max images and read back (8bit: as the releases store them)")
     common.add_argument("--device", default=default("auto"),
                         help="torch device (default: cuda if present)")
     common.add_argument("--precision", choices=["fp32", "bf16"], default=default(None),
@@ -110,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", parents=[common], help="run a grid of jobs (resumable)")
     run.add_argument("--grid", help="TOML grid file, or a shipped grid's name (quick, ablation, "
-                                    "comparison, table1..table7, honesty, fig9, gpu_scale; "
+                                    "comparison, table1..table7, honesty, fig9, gpu_scale, "
+                                    "cross_dataset, key_frames, preprocessing; "
                                     "paper = all of the paper's); the default without "
                                     "--methods is quick")
     run.add_argument("--profile", help="a grid profile, e.g. quick: the paper's grids mapped to "
@@ -296,7 +316,10 @@ def _preprocess(args: argparse.Namespace) -> PreprocessSettings:
 
     preset = DETECTOR_PRESETS[args.detector_preset] if args.detector_preset else {}
     return PreprocessSettings(domains=args.domains, detector=args.detector,
-                              detector_weights=args.detector_weights, **preset)
+                              detector_weights=args.detector_weights, key_frames=args.key_frames,
+                              key_frame_shift=args.key_frame_shift,
+                              key_frame_seed=args.key_frame_seed, crop=args.crop,
+                              flow_encoding=args.flow_encoding, **preset)
 
 
 def grid_path(name: str) -> Path:
@@ -486,7 +509,7 @@ def command_gradcam(args: argparse.Namespace) -> int:
         panels = []
         for record, path in sorted(jobs, key=lambda item: item[0].job.fold):
             job, classes = record.job, record.predictions.classes
-            own = config.with_domains(job.domains)
+            own = config.for_bundles(job)
             keys = [s.clip.key for s in _prepared(job.task, own).data.samples]
             (view,) = method.views
             inputs = _view(job.task, view, own)
@@ -753,11 +776,11 @@ def command_check_plugin(args: argparse.Namespace) -> int:
 
 
 def command_report(args: argparse.Namespace) -> int:
-    from mer_bench.benchmark.paper_tables import PAPER_GRIDS
+    from mer_bench.benchmark.paper_tables import PAPER_GRIDS, PROTOCOL_GRIDS
     from mer_bench.benchmark.report import build_report
 
     config = _config(args)
-    grids = {name: grid_path(name) for name in PAPER_GRIDS}
+    grids = {name: grid_path(name) for name in PAPER_GRIDS + PROTOCOL_GRIDS}
     index = build_report(config.store, args.out or config.results / "report", grids,
                          args.profile, config.progress)
     print(f"report: {index} (open it in a browser; the folder is the whole site)")

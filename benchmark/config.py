@@ -93,3 +93,15 @@ class RunConfig:
         if domains is None or domains == self.preprocess.domains:
             return self
         return replace(self, preprocess=replace(self.preprocess, domains=domains))
+
+    def for_bundles(self, spec) -> "RunConfig":
+        """This configuration with the bundles a job (or grid method) reads: its temporal
+        domains and its preprocessing settings (`preprocess`; a RetinaFace weights file by
+        its --weights-dir name), else the run's."""
+        config = self.with_domains(spec.domains)
+        overrides = dict(getattr(spec, "preprocess", ()))
+        if not overrides:
+            return config
+        if "detector_weights" in overrides:
+            overrides["detector_weights"] = str(self.weights_folder(overrides["detector_weights"]))
+        return replace(config, preprocess=replace(config.preprocess, **overrides))

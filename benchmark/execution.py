@@ -53,7 +53,7 @@ def auto_size(job: Job, method, config: RunConfig) -> int:
 
     if pick_device(config.device).type != "cuda":
         return 1
-    own = config.with_domains(job.domains)
+    own = config.for_bundles(job)
     views = {name: _view(job.task, name, own) for name in method.views}
     classes = len(_prepared(job.task, own).data.task.classes)
     return auto_fold_parallel(config.device,
@@ -93,7 +93,7 @@ def execute_group(jobs: list[Job], config: RunConfig) -> list[tuple[Job, str | N
     store = config.store
     try:
         config.load_plugins()
-        _run_together(jobs, config.with_domains(jobs[0].domains), store)
+        _run_together(jobs, config.for_bundles(jobs[0]), store)
         return [(job, None) for job in jobs]
     except OSError as failure:
         _stop_if_the_machines(failure, store)
@@ -130,7 +130,7 @@ def execute_job(job: Job, config: RunConfig) -> tuple[Job, str | None]:
     store = config.store
     try:
         config.load_plugins()
-        _run(job, config.with_domains(job.domains), store)
+        _run(job, config.for_bundles(job), store)
         return job, None
     except OSError as error:
         _stop_if_the_machines(error, store)
@@ -296,7 +296,7 @@ def train_on_every_subject(job: Job, config: RunConfig, progress: bool = False) 
     from mer_bench.methods.base import FitContext
     from mer_bench.methods.training import pick_device
 
-    config = config.with_domains(job.domains)
+    config = config.for_bundles(job)
     prepared = _prepared(job.task, config)
     if dict(job.versions).get("data") != prepared.data_digest():
         raise RuntimeError(f"the data of task {job.task} changed after the job was planned")

@@ -46,13 +46,14 @@ def job_card(job: Job, run: RunScores | None) -> dict:
 def _settings_of(job: Job, config: RunConfig):
     """The preprocessing `job` was prepared under; refused if this run's options give other
     settings (the export would prepare a new clip otherwise than its training clips)."""
-    settings = config.with_domains(job.domains).preprocess
+    settings = config.for_bundles(job).preprocess
     recorded = dict(job.versions).get("preprocess")
     if recorded and recorded != settings.digest():
         raise ValueError(f"the stored job {job.key} ({job.run_label}, {job.task}) was prepared "
                          f"under other preprocessing settings (digest {recorded}; these options "
-                         f"give {settings.digest()}): give export the --detector, "
-                         "--detector-weights and --domains options its run had")
+                         f"give {settings.digest()}): give export the preprocessing options "
+                         "its run had (--detector, --detector-weights, --domains, --key-frames, "
+                         "--key-frame-shift, --crop, --flow-encoding)")
     return settings
 
 

@@ -8,6 +8,7 @@ a run that is missing out, saying so, rather than drawing a zero.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
@@ -17,7 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from mer_bench.benchmark.paper_tables import MISSING, PaperTable, run_of, runs_by_key  # noqa: E402
+from mer_bench.benchmark.paper_tables import (  # noqa: E402
+    MISSING, PaperTable, run_label, run_of, runs_by_key, setting_of)
 from mer_bench.benchmark.reference import reported_figure  # noqa: E402
 from mer_bench.benchmark.tables import RunScores  # noqa: E402
 
@@ -124,6 +126,54 @@ def fig9_figure(table: PaperTable, runs: list[RunScores],
         bars.legend(fontsize=7)
     title = "Fig. 9: amplification factor and transfer learning (SKD-TSTSAN)"
     missing = points[points.point != GAIN]["measured UAR"].isna().sum()
+    if missing:
+        title += f"\n{MISSING}: {missing} points have no run in the store"
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def sensitivity_points(table: PaperTable, runs: list[RunScores]) -> pd.DataFrame:
+    """A sensitivity table (key frames, preprocessing) as numbers: each method's UF1 (%, seed
+    mean) and its 95% interval at each setting, per task; a setting no run produced is
+    `missing` (no number), never drawn."""
+    keyed, grid, rows = runs_by_key(runs), table.grid, []
+    for task in grid.tasks:
+        for spec in (s for s in grid.methods if s.runs_on(task)):
+            run = run_of(keyed, spec, grid, task)
+            done = bool(run and run.complete)
+            low, high = run.intervals.get("uf1", (None, None)) if done else (None, None)
+            rows.append((task, run_label(replace(spec, preprocess=()), grid),
+                         setting_of(spec, table.key, grid),
+                         run.mean_std("uf1")[0] if done else None, low, high,
+                         run.data if run else MISSING))
+    return pd.DataFrame(rows, columns=["task", "method", "setting", "UF1", "UF1 low",
+                                       "UF1 high", "data"])
+
+
+def sensitivity_figure(table: PaperTable, points: pd.DataFrame) -> plt.Figure:
+    """Each method's UF1 against the setting (the key-frame figure: annotated, k = 1, 2, 4,
+    then the estimated apexes), one panel per task, with 95% intervals."""
+    tasks = list(dict.fromkeys(points.task))
+    figure, panels = plt.subplots(1, max(len(tasks), 1), figsize=(5.5 * max(len(tasks), 1), 4),
+                                  squeeze=False)
+    for axes, task in zip(panels[0], tasks):
+        rows = points[points.task == task]
+        settings = list(dict.fromkeys(rows.setting))
+        for method, own in rows.groupby("method", sort=False):
+            drawn = own.dropna(subset=["UF1"])
+            x = [settings.index(s) for s in drawn.setting]
+            errors = [drawn.UF1 - drawn["UF1 low"], drawn["UF1 high"] - drawn.UF1]
+            axes.errorbar(x, drawn.UF1, yerr=errors, marker="o", capsize=3, label=method)
+        axes.set_xticks(range(len(settings)), [s.replace("key_frame_shift=", "k=")
+                                              for s in settings], rotation=30, ha="right")
+        data = ", ".join(sorted(set(rows.data) - {MISSING})) or "no runs"
+        axes.set_title(f"{task} ({'SYNTHETIC' if data == 'synthetic' else data})", fontsize=9)
+        axes.set_ylabel("UF1 (%), 95% interval")
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend(fontsize=7)
+    title = f"{table.key}: UF1 by setting"
+    missing = int(points.UF1.isna().sum())
     if missing:
         title += f"\n{MISSING}: {missing} points have no run in the store"
     figure.suptitle(title, fontsize=10)

@@ -41,10 +41,13 @@ class Job:
     # An exported model's folder, by name (as `weights`), every fold starts from (its final
     # layers aside): a transfer start; the digest of its weights is in `versions`.
     start: str | None = None
+    # Preprocessing settings of its bundles other than the run's (a grid's protocol axis:
+    # key frames, crop policy, flow encoding, detector); their digest is in `versions`.
+    preprocess: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self):
         # Order never matters: the same options in any order are the same job.
-        for name in ("options", "versions", "recipe"):
+        for name in ("options", "versions", "recipe", "preprocess"):
             object.__setattr__(self, name, _frozen(dict(getattr(self, name))))
 
     def canonical(self) -> str:
@@ -52,6 +55,7 @@ class Job:
         spec["options"] = dict(self.options)
         spec["versions"] = dict(self.versions)
         spec["recipe"] = dict(self.recipe)
+        spec["preprocess"] = dict(self.preprocess)
         # absent at their defaults: keys of jobs made before these fields stay the same
         if self.domains is None:
             del spec["domains"]
@@ -63,6 +67,8 @@ class Job:
             del spec["recipe"]
         if self.start is None:
             del spec["start"]
+        if not self.preprocess:
+            del spec["preprocess"]
         return json.dumps(spec, sort_keys=True, separators=(",", ":"))
 
     @property
@@ -93,6 +99,7 @@ class Job:
         if self.start is not None:
             options.append(f"start={self.start}")
         options += [f"recipe.{k}={v}" for k, v in self.recipe]
+        options += [f"preprocess.{k}={v}" for k, v in self.preprocess]
         return self.method + (f"[{','.join(options)}]" if options else "")
 
     @classmethod
@@ -101,6 +108,7 @@ class Job:
         spec["options"] = _frozen(spec.get("options"))
         spec["versions"] = _frozen(spec.get("versions"))
         spec["recipe"] = _frozen(spec.get("recipe"))
+        spec["preprocess"] = _frozen(spec.get("preprocess"))
         return cls(**spec)
 
 
@@ -121,16 +129,18 @@ class MethodSpec:
     recipes: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     only: tuple[str, ...] = ()  # the grid's tasks this method runs on; () means all of them
     start: str | None = None  # an exported model's folder name (RunConfig.weights_dirs)
+    preprocess: tuple[tuple[str, Any], ...] = ()  # settings of its bundles (Job.preprocess)
 
     @classmethod
     def make(cls, name: str, options: dict[str, Any] | None = None, budget: int | None = None,
              pretrain: str | None = None, pretrain_budget: int | None = None,
              selection: str | None = None, domains: int | None = None,
              weights: str | None = None, recipes: dict[str, dict[str, Any]] | None = None,
-             only: list[str] | None = None, start: str | None = None) -> "MethodSpec":
+             only: list[str] | None = None, start: str | None = None,
+             preprocess: dict[str, Any] | None = None) -> "MethodSpec":
         return cls(name, _frozen(options), budget, pretrain, pretrain_budget, selection, domains,
                    weights, tuple(sorted((t, _frozen(f)) for t, f in (recipes or {}).items())),
-                   tuple(only or ()), start)
+                   tuple(only or ()), start, _frozen(preprocess))
 
     def runs_on(self, task: str) -> bool:
         return not self.only or task_of(task) in self.only
@@ -166,7 +176,7 @@ class Grid:
                 options=spec.options, versions=_frozen(versions[(spec, task)]),
                 pretrain=spec.pretrain, pretrain_budget=spec.pretrain_budget,
                 domains=spec.domains, precision=self.precision, weights=spec.weights,
-                recipe=spec.recipe_for(task), start=spec.start)
+                recipe=spec.recipe_for(task), start=spec.start, preprocess=spec.preprocess)
             for spec in self.methods
             for task in self.runnable_tasks if spec.runs_on(task)
             for seed in (self.seeds[:1] if spec.weights else self.seeds)  # nothing to seed
@@ -182,7 +192,7 @@ def task_of(column: str) -> str:
 GRID_KEYS = {"tasks", "seeds", "selection", "methods", "description", "budget", "profiles",
              "table", "precision"}
 METHOD_KEYS = {"name", "options", "budget", "pretrain", "pretrain_budget", "selection",
-               "domains", "weights", "recipe", "tasks", "start"}
+               "domains", "weights", "recipe", "tasks", "start", "preprocess"}
 PROFILE_KEYS = {"tasks", "budget", "pretrain_budget", "seeds", "methods"}
 
 
@@ -191,12 +201,15 @@ def load_grid(path: str | Path, profile: str | None = None,
     """A grid from TOML: `tasks`, `seeds`, `selection`, `precision`, a default `budget` and
     `[[methods]]` (name, options, budget, pretrain, pretrain_budget, selection, domains,
     weights, `recipe`: task -> recipe fields, e.g. `{ casme3-3 = { batch_size = 32 } }`,
-    `tasks`: the grid's tasks it runs on, if not all, and `start`: an exported model's
-    folder name, given as --weights-dir NAME=DIR, every fold starts from).
+    `tasks`: the grid's tasks it runs on, if not all, `start`: an exported model's
+    folder name, given as --weights-dir NAME=DIR, every fold starts from, and `preprocess`:
+    settings of its bundles, e.g. `{ crop = "per-frame" }`, a RetinaFace `detector_weights`
+    by name, given as --weights-dir NAME=FILE).
     `precision`, if given, replaces the grid's.
 
     A `[profiles.NAME]` table rescales the grid, e.g. `quick` for CPU: `tasks` maps each task
-    (and pretraining task) to a stand-in, `budget` / `pretrain_budget` cap the budgets,
+    (and pretraining task) to a stand-in ("": left out, e.g. a task the profile's source
+    cannot feed), `budget` / `pretrain_budget` cap the budgets,
     `seeds` replaces the seeds, `methods` (a list of method tables) replaces the methods (e.g.
     only those a source without frames can feed). A task's recipe fields do not follow it to
     its stand-in (they were set for that dataset), and methods a profile makes identical (its
@@ -224,7 +237,8 @@ def load_grid(path: str | Path, profile: str | None = None,
         specs = tuple(dict.fromkeys(
             MethodSpec.make(m["name"], m.get("options"), m.get("budget"), m.get("pretrain"),
                             m.get("pretrain_budget"), m.get("selection"), m.get("domains"),
-                            m.get("weights"), m.get("recipe"), m.get("tasks"), m.get("start"))
+                            m.get("weights"), m.get("recipe"), m.get("tasks"), m.get("start"),
+                            m.get("preprocess"))
             for m in methods))
         return Grid(specs, tuple(dict.fromkeys(tasks)), tuple(seeds),
                     raw.get("selection", "last"), raw.get("description", ""),
@@ -301,7 +315,28 @@ METHOD_TYPES = {
                "a table of tasks, each a table of recipe fields"),
     "tasks": (_words, "a list of the grid's task names"),
     "start": (lambda v: isinstance(v, str), "an exported model's folder name"),
+    "preprocess": (lambda v: _preprocess_table(v) is None,
+                   "a table of preprocessing settings (e.g. { crop = \"per-frame\" })"),
 }
+
+
+def _preprocess_table(value) -> str | None:
+    """Why `value` is not a table of preprocessing settings, or None."""
+    from dataclasses import fields
+
+    from mer_bench.datasets.preprocess import PreprocessSettings
+
+    if not isinstance(value, dict):
+        return "not a table"
+    settable = {f.name for f in fields(PreprocessSettings)} - {"version", "domains"}
+    if set(value) - settable:
+        return f"unknown settings {sorted(set(value) - settable)}"
+    named = {k: v for k, v in value.items() if k != "detector_weights"}
+    try:  # a weights file is given by name at run time; any name stands in for it here
+        PreprocessSettings(**named, detector_weights=value.get("detector_weights", "-"))
+    except (TypeError, ValueError) as error:
+        return str(error)
+    return None
 PROFILE_TYPES = {
     "tasks": (_text_map, "a table of task -> stand-in task"), "seeds": GRID_TYPES["seeds"],
     "budget": GRID_TYPES["budget"], "pretrain_budget": GRID_TYPES["budget"],
@@ -312,7 +347,9 @@ PROFILE_TYPES = {
 def _check_values(table: dict, where: str, types: dict) -> None:
     for key, value in table.items():
         if key in types and not types[key][0](value):
-            raise ValueError(f"{where}: {key} = {value!r}; expected {types[key][1]}")
+            why = _preprocess_table(value) if key == "preprocess" else None
+            raise ValueError(f"{where}: {key} = {value!r}; expected {types[key][1]}"
+                             + (f" ({why})" if why else ""))
     if types is METHOD_TYPES and "name" not in table:
         raise ValueError(f"{where}: a method needs a name")
 
@@ -327,6 +364,8 @@ def _apply_profile(path, raw: dict, profile: str, methods: list[dict], tasks: li
     if unknown:
         raise ValueError(f"grid {path}: profile {profile!r}: unknown keys {sorted(unknown)}")
     stand_in = settings.get("tasks", {})
+    kept = [t for t in (stand_in.get(t, t) for t in tasks) if t]  # "": a task left out
+    runnable = {task_of(t) for t in kept}
     for m in methods:
         for key in ("budget", "pretrain_budget") if m.get("pretrain") else ("budget",):
             cap = settings.get(key)
@@ -336,5 +375,8 @@ def _apply_profile(path, raw: dict, profile: str, methods: list[dict], tasks: li
             m["pretrain"] = stand_in.get(m["pretrain"], m["pretrain"])
         m["recipe"] = {t: f for t, f in m.get("recipe", {}).items() if stand_in.get(t, t) == t}
         if m.get("tasks"):
-            m["tasks"] = list(dict.fromkeys(stand_in.get(t, t) for t in m["tasks"]))
-    return [stand_in.get(t, t) for t in tasks], list(settings.get("seeds", seeds))
+            m["tasks"] = [t for t in dict.fromkeys(stand_in.get(t, t) for t in m["tasks"])
+                          if t in runnable]
+            m["left out"] = not m["tasks"]  # every task it ran on is left out: so is it
+    methods[:] = [m for m in methods if not m.pop("left out", False)]
+    return kept, list(settings.get("seeds", seeds))

@@ -175,8 +175,11 @@ def model_card(config: dict, card: dict | None) -> str:
 
 
 def _settings_text(settings: dict) -> str:
+    from mer_bench.datasets.preprocess import PROTOCOL_DEFAULTS
+
     shown = {k: v for k, v in settings.items()
-             if v is not None and k in ("detector", "crop_size", "flow", "domains", "version")}
+             if v is not None and k in ("detector", "crop_size", "flow", "domains", "version")
+             or k in PROTOCOL_DEFAULTS and v != PROTOCOL_DEFAULTS[k]}
     return ", ".join(f"{k} {v}" for k, v in shown.items())
 
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mer_bench.benchmark.figures import confusion_figure, fig9_figure, fig9_points, save
+from mer_bench.benchmark.figures import (
+    confusion_figure, fig9_figure, fig9_points, save, sensitivity_figure, sensitivity_points)
 from mer_bench.benchmark.paper_tables import (
     PAPER_GRIDS,
+    SENSITIVITY_TABLES,
     PaperTable,
     load_paper_table,
     render,
@@ -102,6 +104,12 @@ def write_paper(names: tuple[str, ...], grid_paths: dict[str, Path], records: li
             written.append(path)
             if fmt == "markdown":
                 shown.append(text)
+        if table.key in SENSITIVITY_TABLES:  # UF1 by setting, as a figure and its numbers
+            points = sensitivity_points(table, runs_by_head.get("final", []))
+            written.append(save(sensitivity_figure(table, points), folder / f"{name}.png"))
+            numbers = folder / f"{name}-points.csv"
+            numbers.write_text(points.to_csv(index=False))
+            written.append(numbers)
         if table.key in ("1", "2", "3", "4"):
             written += _confusions(table, runs_by_head.get("final", []), folder, set(written))
     return written, shown

@@ -25,6 +25,8 @@ from mer_bench.benchmark.tables import RunScores, format_cell, released_note, sy
 from mer_bench.datasets.preprocess import PreprocessSettings
 
 PAPER_GRIDS = ("table1", "table2", "table3", "table4", "table5", "table6", "table7", "honesty")
+# The harness's own protocol tables (issue 16): none of the paper's numbers beside them.
+PROTOCOL_GRIDS = ("cross_dataset", "key_frames", "preprocessing")
 HEADS = {"ac1": "classifier=1/3", "ac2": "classifier=2/3", "final": "classifier=3/3"}
 NOT_APPLICABLE = "—"
 MISSING = "missing"
@@ -32,6 +34,11 @@ REFERENCE_ROW = "ref"  # the row the others' p-values are against
 ORACLE_GAP = "oracle − last"  # the honesty table's row of what test-label selection adds
 CARD = "protocol card"  # the column of each row's card (CSV; LaTeX prints them under the table)
 FOOTNOTE = " †"  # a reported number computed otherwise than the table says (reported_notes)
+# Tables of a protocol axis (issue 16): each row a method under one preprocessing setting,
+# against the same method at the defaults, its change in UF1 beside its UF1.
+SENSITIVITY_TABLES = ("key-frames", "preprocessing")
+CHANGE = "ΔUF1"
+DEFAULTS = "defaults"  # the setting of a row without preprocessing settings of its own
 
 
 @dataclass(frozen=True)
@@ -42,8 +49,15 @@ class PaperTable:
     grid: Grid  # as run: after the profile
 
     @property
+    def reports_paper(self) -> bool:
+        return self.key.isdigit() or self.key == "honesty"
+
+    @property
     def columns(self) -> tuple[str, ...]:
-        return self.paper_tasks + tuple(t for t in self.grid.tasks if t not in self.paper_tasks)
+        # A protocol of the harness's own has no reported numbers: a column left unrun by the
+        # profile (a task mapped to "") would only ever read 'missing'.
+        paper = self.paper_tasks if self.reports_paper else ()
+        return paper + tuple(t for t in self.grid.tasks if t not in paper)
 
 
 def load_paper_table(path: str | Path, profile: str | None = None,
@@ -60,7 +74,7 @@ def run_label(spec: MethodSpec, grid: Grid, task: str = "") -> str:
     return Job(spec.name, "", "", options=spec.options, pretrain=spec.pretrain,
                pretrain_budget=spec.pretrain_budget, domains=spec.domains,
                precision=grid.precision, weights=spec.weights,
-               recipe=spec.recipe_for(task)).run_label
+               recipe=spec.recipe_for(task), preprocess=spec.preprocess).run_label
 
 
 def setting_of(spec: MethodSpec, kind: str, grid: Grid) -> str:
@@ -72,7 +86,16 @@ def setting_of(spec: MethodSpec, kind: str, grid: Grid) -> str:
         return f"temporal-domains={spec.domains or PreprocessSettings().domains}"
     if kind == "honesty":
         return f"selection={spec.selection or grid.selection}"
+    if kind in SENSITIVITY_TABLES:
+        return ", ".join(f"{k}={v}" for k, v in spec.preprocess) or DEFAULTS
     return ""
+
+
+def cell_names(table: PaperTable) -> tuple[str, ...]:
+    """The numbers of each task column, in order."""
+    if table.key in SENSITIVITY_TABLES:
+        return ("UF1", CHANGE, "UAR", "ACC", "p")
+    return ("UF1", "UAR", "ACC", "p")
 
 
 def _method(spec: MethodSpec):
@@ -105,6 +128,10 @@ def reference_spec(table: PaperTable, spec: MethodSpec) -> MethodSpec:
         own = replace(spec, selection="last")
         if own in table.grid.methods:
             return own
+    if table.key in SENSITIVITY_TABLES:
+        own = replace(spec, preprocess=())
+        if own in table.grid.methods:
+            return own
     return table.grid.methods[0]
 
 
@@ -113,26 +140,42 @@ def _p_cell(run: RunScores, reference: RunScores | None) -> str:
     return NOT_APPLICABLE if value is None else f"{value:.3f}"
 
 
+def _change_cell(run: RunScores, reference: RunScores | None) -> str:
+    change = run.change(reference) if reference else None
+    if change is None:
+        return NOT_APPLICABLE
+    value, (low, high) = change
+    return f"{value:+.2f} [{low:+.2f}, {high:+.2f}]"
+
+
 def _measured_cells(runs: dict[tuple, RunScores], spec: MethodSpec, table: PaperTable,
-                    ) -> dict[str, tuple[str, str, str, str]]:
+                    ) -> dict[str, dict[str, str]]:
     """Per task: UF1 and UAR with their 95% intervals, accuracy, and the paired p of UF1
-    against the row's reference (`reference_spec`) on the same folds."""
+    against the row's reference (`reference_spec`) on the same folds; in a sensitivity table
+    also the change of UF1 from the reference, with its paired interval."""
     grid, against, cells = table.grid, reference_spec(table, spec), {}
+    names = cell_names(table)
     for task in table.columns:
         run = run_of(runs, spec, grid, task)
         if not spec.runs_on(task):
-            cells[task] = (NOT_APPLICABLE,) * 4
-        elif not run:
-            cells[task] = (MISSING,) * 4
+            cells[task] = dict.fromkeys(names, NOT_APPLICABLE)
             continue
-        p = REFERENCE_ROW if spec == against else _p_cell(run, run_of(runs, against, grid, task))
-        cells[task] = (format_cell(run, "uf1", interval=True),
-                       format_cell(run, "uar", interval=True), format_cell(run, "accuracy"), p)
+        if not run:
+            cells[task] = dict.fromkeys(names, MISSING)
+            continue
+        reference = run_of(runs, against, grid, task)
+        own = spec == against
+        cells[task] = {"UF1": format_cell(run, "uf1", interval=True),
+                       "UAR": format_cell(run, "uar", interval=True),
+                       "ACC": format_cell(run, "accuracy"),
+                       "p": REFERENCE_ROW if own else _p_cell(run, reference)}
+        if CHANGE in names:
+            cells[task][CHANGE] = REFERENCE_ROW if own else _change_cell(run, reference)
     return cells
 
 
 def _gap_cells(runs: dict[tuple, RunScores], oracle: MethodSpec, table: PaperTable,
-               ) -> dict[str, tuple[str, str, str, str]]:
+               ) -> dict[str, dict[str, str]]:
     """Per task: what the oracle rule adds over `last` for one method (UF1, UAR, accuracy,
     percentage points, seed means) and the paired p of the two."""
     grid, cells = table.grid, {}
@@ -140,11 +183,11 @@ def _gap_cells(runs: dict[tuple, RunScores], oracle: MethodSpec, table: PaperTab
     for task in table.columns:
         runs_of = [run_of(runs, s, grid, task) for s in (oracle, last)]
         if not all(r and r.complete for r in runs_of):
-            cells[task] = (MISSING,) * 4
+            cells[task] = dict.fromkeys(cell_names(table), MISSING)
             continue
         gains = [f"{runs_of[0].mean_std(m)[0] - runs_of[1].mean_std(m)[0]:+.2f}"
                  for m in ("uf1", "uar", "accuracy")]
-        cells[task] = (*gains, _p_cell(*runs_of))
+        cells[task] = dict(zip(("UF1", "UAR", "ACC", "p"), (*gains, _p_cell(*runs_of))))
     return cells
 
 
@@ -167,13 +210,15 @@ def _settings(spec: MethodSpec, grid: Grid) -> dict:
     """A measured row's run settings, for its protocol card."""
     if spec.weights:
         return {"weights": f"released {spec.weights}, one file per held-out subject; nothing "
-                           "trained", "seeds": [grid.seeds[0]]}
+                           "trained", "seeds": [grid.seeds[0]]} | (
+            {"preprocessing": dict(spec.preprocess)} if spec.preprocess else {})
     return {"selection": spec.selection or grid.selection, "seeds": list(grid.seeds),
             "budget": _method(spec).budget_text(spec.budget),
             "transfer": (f"from {spec.pretrain} ({spec.pretrain_budget} iterations)"
                          if spec.pretrain else "none"),
             "recipe per task": {t: dict(f) for t, f in spec.recipes},
-            "precision": grid.precision, "options": dict(spec.options)}
+            "precision": grid.precision, "options": dict(spec.options)} | (
+        {"preprocessing": dict(spec.preprocess)} if spec.preprocess else {})
 
 
 def _card(spec: MethodSpec, table: PaperTable, label: str,
@@ -207,7 +252,7 @@ def _reported_rows(table: PaperTable, reference: pd.DataFrame) -> list[dict]:
         marked = [f"{getattr(line, metric):.2f}"
                   + (FOOTNOTE if (line.table, line.task, line.method, metric) in notes else "")
                   for metric in ("uf1", "uar")]
-        row["cells"][line.task] = (*marked, NOT_APPLICABLE, NOT_APPLICABLE)
+        row["cells"][line.task] = {"UF1": marked[0], "UAR": marked[1]}
     return list(out.values())
 
 
@@ -264,20 +309,20 @@ def table_frame(table: PaperTable, runs_by_head: dict[str, list[RunScores]],
         for task in table.columns:
             header = task + (" (SYNTHETIC)" if task in synthetic else
                              " (released flows)" if task in released else "")
-            uf1, uar, accuracy, p = row["cells"].get(task, (NOT_APPLICABLE,) * 4)
-            line[f"{header} UF1"], line[f"{header} UAR"] = uf1, uar
-            line[f"{header} ACC"], line[f"{header} p"] = accuracy, p
+            cells = row["cells"].get(task, {})
+            for name in cell_names(table):
+                line[f"{header} {name}"] = cells.get(name, NOT_APPLICABLE)
         line[CARD] = card_text(row["card"])
         lines.append(line)
     frame = pd.DataFrame(lines)
-    if table.key not in ("5", "6", "7", "honesty"):
+    if table.key not in ("5", "6", "7", "honesty") + SENSITIVITY_TABLES:
         frame = frame.drop(columns="setting")
     return frame
 
 
 def caption(table: PaperTable, runs: list[RunScores]) -> list[str]:
     reported = ("Reported: the paper's numbers (results/reference/paper_results.csv)."
-                if table.key.isdigit() or table.key == "honesty" else
+                if table.reports_paper else
                 "Reported: none (a protocol of the harness's own, not the paper's).")
     lines = [table.description,
              f"{reported} Measured: "
@@ -286,10 +331,16 @@ def caption(table: PaperTable, runs: list[RunScores]) -> list[str]:
              "[95% interval: subjects resampled, 1000 draws]; ACC: accuracy; p: paired "
              f"permutation test of UF1 (subjects swapped) against the '{REFERENCE_ROW}' row ("
              + ("each method's own `last` row" if table.key == "honesty" else
+                f"the same method at the {DEFAULTS}" if table.key in SENSITIVITY_TABLES else
                 "the table's first method") + f") on the same folds; '{MISSING}': not run yet; "
              f"'{NOT_APPLICABLE}': no such number.",
              "Selection `last`: the model after the budget; `val`: best epoch on held-out "
              "training subjects; `oracle`: best epoch on the test subject (reads test labels)."]
+    if table.key in SENSITIVITY_TABLES:
+        lines.append(f"{CHANGE}: the row's UF1 less the same method's at the {DEFAULTS} (its "
+                     f"'{REFERENCE_ROW}' row; percentage points of the seed means) [paired 95% "
+                     "interval: the same subjects resampled for both]. Settings: "
+                     "datasets/preprocess.py and datasets/key_frames.py.")
     if table.key == "honesty":
         lines.append(f"'{ORACLE_GAP}': what selecting on the test subject adds to each method "
                      "(percentage points of the seed means; p: its oracle row against its last).")

@@ -76,27 +76,33 @@ def plan(grid: Grid, config: RunConfig) -> tuple[list[Job], dict[str, PreparedTa
         if spec.pretrain and not method.can_pretrain():
             raise ValueError(f"method {spec.name} cannot be pretrained (on {spec.pretrain}): "
                              "it implements no pretrain")
-    prepared: dict[tuple[str, int | None], PreparedTask] = {}
+    prepared: dict[tuple, PreparedTask] = {}
 
-    def prepared_task(name: str, domains: int | None) -> PreparedTask:
-        if (name, domains) not in prepared:
-            label = name + (f" (domains {domains})" if domains is not None else "")
+    def prepared_task(name: str, spec=None) -> PreparedTask:
+        """The task prepared with the bundles of `spec` (its domains and preprocessing
+        settings; None: the run's), once for all specs that share them."""
+        domains, settings = (spec.domains, spec.preprocess) if spec else (None, ())
+        key = (name, domains, settings)
+        if key not in prepared:
+            shown = ([f"domains {domains}"] if domains is not None else []) + \
+                [f"{k} {v}" for k, v in settings]
+            label = name + (f" ({', '.join(shown)})" if shown else "")
             if config.progress:
                 print(f"preparing task {label} ...", flush=True)
-            prepared[(name, domains)] = prepare_task(name, config.with_domains(domains),
-                                                     config.prepare_workers, config.progress)
+            own = config.for_bundles(spec) if spec else config
+            prepared[key] = prepare_task(name, own, config.prepare_workers, config.progress)
             if config.progress:
-                for note in prepared[(name, domains)].data.run_notes:
+                for note in prepared[key].data.run_notes:
                     print(f"  {note}", flush=True)
-                print(f"  {label}: {prepared[(name, domains)].report.summary()}", flush=True)
-        return prepared[(name, domains)]
+                print(f"  {label}: {prepared[key].report.summary()}", flush=True)
+        return prepared[key]
 
     versions = {}
     for spec in grid.methods:
-        settings = config.with_domains(spec.domains).preprocess
+        settings = config.for_bundles(spec).preprocess
         method = build_method(spec)
         for name in filter(spec.runs_on, grid.runnable_tasks):
-            task = prepared_task(name, spec.domains)
+            task = prepared_task(name, spec)
             _check_spec(spec, method, name, task.data, spec.selection or grid.selection)
             versions[(spec, name)] = {
                 "method": method_version(spec.name),
@@ -108,14 +114,14 @@ def plan(grid: Grid, config: RunConfig) -> tuple[list[Job], dict[str, PreparedTa
             }
             if spec.pretrain:
                 versions[(spec, name)]["pretrain_data"] = \
-                    prepared_task(spec.pretrain, spec.domains).data_digest()
+                    prepared_task(spec.pretrain, spec).data_digest()
             if spec.weights:
                 files = match_weights(config.weights_folder(spec.weights), task.data.folds())
                 versions[(spec, name)]["weights"] = folder_digest(files)
             if spec.start:
                 versions[(spec, name)]["start"] = start_digest(spec, method, config)
-    folds = {name: prepared_task(name, None).data.folds() for name in grid.runnable_tasks}
-    return grid.jobs(folds, versions), {name: task for (name, _), task in prepared.items()}
+    folds = {name: prepared_task(name).data.folds() for name in grid.runnable_tasks}
+    return grid.jobs(folds, versions), {name: task for (name, _, _), task in prepared.items()}
 
 
 def start_digest(spec, method, config: RunConfig) -> str:

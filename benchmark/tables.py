@@ -21,7 +21,8 @@ from tabulate import tabulate
 
 from mer_bench.benchmark.metrics import Scores, score
 from mer_bench.benchmark.store import JobRecord
-from mer_bench.benchmark.uncertainty import Pooled, bootstrap_ci, paired_p_value, subject_mean
+from mer_bench.benchmark.uncertainty import (
+    Pooled, bootstrap_ci, difference_ci, paired_p_value, subject_mean)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,21 @@ class RunScores:
                                   metric)
         except ValueError:
             return None
+
+    def change(self, reference: "RunScores", metric: str = "uf1",
+               ) -> tuple[float, tuple[float, float]] | None:
+        """This run's seed mean less `reference`'s (percentage points) and its paired 95%
+        interval (the same subjects resampled for both); None where they do not share their
+        clips and folds."""
+        if not (self.complete and reference.complete and self.pooled and reference.pooled):
+            return None
+        count = min(len(self.pooled), len(reference.pooled))
+        try:
+            low, high = difference_ci(list(self.pooled[:count]), list(reference.pooled[:count]),
+                                      metric)
+        except ValueError:
+            return None
+        return self.mean_std(metric)[0] - reference.mean_std(metric)[0], (100 * low, 100 * high)
 
 
 CODE_VERSIONS = ("method", "views")  # what a newer run of the same data may supersede

@@ -79,6 +79,32 @@ def bootstrap_ci(seeds: list[Pooled], draws: int = DRAWS, seed: int = 0,
     return {m: (float(low[i]), float(high[i])) for i, m in enumerate(METRICS)}
 
 
+def difference_ci(a: list[Pooled], b: list[Pooled], metric: str = "uf1", draws: int = DRAWS,
+                  seed: int = 0, level: float = LEVEL) -> tuple[float, float]:
+    """Percentile interval (fractions) of a's metric less b's over subject resamples, the
+    same subjects drawn for both (paired: `a` and `b` hold the same clips in the same folds,
+    one entry per seed, paired by position)."""
+    _check_paired(a, b)
+    subjects, column = _subjects(a), METRICS.index(metric)
+    weights = subject_draws(len(subjects), draws, seed)
+
+    def resampled(seeds: list[Pooled]) -> np.ndarray:
+        return np.mean([metrics_of(np.einsum("ds,skl->dkl", weights, s.confusions(subjects)))
+                        [:, column] for s in seeds], axis=0)
+
+    values = resampled(a) - resampled(b)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def _check_paired(a: list[Pooled], b: list[Pooled]) -> None:
+    for x, y in zip(a, b, strict=True):
+        if x.subjects != y.subjects or not np.array_equal(x.labels, y.labels):
+            raise ValueError("a paired comparison needs both runs' predictions of the same "
+                             "clips in the same folds")
+
+
 def swap_patterns(count: int, draws: int, seed: int) -> np.ndarray:
     """(patterns, count): which subjects swap their two methods' predictions: every pattern
     where 2**count is at most `draws` (the test is then exact), else `draws` seeded ones."""
@@ -92,10 +118,7 @@ def paired_p_value(a: list[Pooled], b: list[Pooled], metric: str = "uf1", draws:
     """Two-sided p of "a and b score the same" by swapping their predictions per subject.
 
     `a` and `b`: the same clips in the same folds (one entry per seed, paired by position)."""
-    for x, y in zip(a, b, strict=True):
-        if x.subjects != y.subjects or not np.array_equal(x.labels, y.labels):
-            raise ValueError("a paired test needs both runs' predictions of the same clips "
-                             "in the same folds")
+    _check_paired(a, b)
     subjects, column = _subjects(a), METRICS.index(metric)
     swap = swap_patterns(len(subjects), draws, seed)
     differences, observed = [], []

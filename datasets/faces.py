@@ -1,6 +1,7 @@
 """Face detection backends. The box found on a clip's first frame crops every frame of it.
 
-dlib's HOG detector is the default: built into the dlib-bin wheel, offline, fast. RetinaFace,
+dlib's HOG detector is the default: built into the dlib-bin wheel, offline, fast. `lbp` is
+OpenCV's LBP frontal-face cascade as scikit-image ships it (offline too). RetinaFace,
 the paper's detector, runs from a Pytorch_Retinaface checkpoint the user gives (nothing is
 downloaded). The backend and its options are part of the cache key, a weights file by the hash
 of its bytes: another checkpoint never reuses a bundle made with the first.
@@ -50,6 +51,32 @@ def detect_dlib(grey: np.ndarray) -> Box | None:
             if box.right - box.left > 1 and box.bottom - box.top > 1:
                 return box
     return None
+
+
+@lru_cache(maxsize=None)
+def _lbp_cascade():
+    import skimage.data
+    from skimage.feature import Cascade
+
+    return Cascade(skimage.data.lbp_frontal_face_cascade_filename())
+
+
+def detect_lbp(grey: np.ndarray) -> Box | None:
+    """The largest face OpenCV's LBP frontal-face cascade finds (as scikit-image ships it):
+    a second offline detector of another family than dlib's HOG, for the detector axis where
+    RetinaFace's weights are not at hand. Faces from a fifth of the frame's short side up."""
+    image = grey if grey.ndim == 2 else cv2.cvtColor(grey, cv2.COLOR_BGR2GRAY)
+    side = min(image.shape[:2])
+    found = _lbp_cascade().detect_multi_scale(
+        img=image.astype(np.float64) / 255.0, scale_factor=1.2, step_ratio=1,
+        min_size=(side // 5, side // 5), max_size=(side, side))
+    if not found:
+        return None
+    best = max(found, key=lambda d: d["width"] * d["height"])
+    height, width = image.shape[:2]
+    box = Box(max(best["c"], 0), max(best["r"], 0), min(best["c"] + best["width"], width),
+              min(best["r"] + best["height"], height))
+    return box if box.right - box.left > 1 and box.bottom - box.top > 1 else None
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -139,6 +166,7 @@ class Backend:
 
 DETECTORS = {
     "dlib": Backend(detect_dlib),
+    "lbp": Backend(detect_lbp),
     "retinaface": Backend(detect_retinaface, ("weights", "network", "confidence", "nms",
                                               "nms_area", "colour"),
                           files=("weights",), colour="colour",

@@ -11,6 +11,21 @@ TV-L1 flows between consecutive interpolated frames (`flows`, (D, S, S, 2)) and 
 (`frames`, (D + 1, S, S)). Its `faces` stay the real onset, apex and offset crops, exactly as
 with D = 2, so the S- and L-stream inputs do not depend on D; only the T-stream's do. The
 interpolated frames start at the onset and end at the offset; the apex need not be one of them.
+
+Three settings are protocols of their own (issue 16), each off at its default, where it leaves
+the digest, and so every key made before it, unchanged:
+- `key_frames`, `key_frame_shift`, `key_frame_seed`: which onset and apex are read (the
+  annotated ones, seeded perturbations of them, an estimated apex; datasets/key_frames.py).
+  A bundle records the frames it read (`key_frames`: onset, apex, offset).
+- `crop`: "first-frame" (the default: the onset's face box crops every frame) or "per-frame"
+  (each frame cropped with the box found on it, as the SKD-TSTSAN release did before its fix;
+  the bundle then holds every box, `boxes`, onset first). The onset crop is the same under
+  both; the others differ only where the detector finds the face elsewhere.
+- `flow_encoding`: "float" (the default: TV-L1 flows in crop pixels) or "Nbit" (N = 1..8):
+  each flow's u and v stored as an N-bit image, min-max scaled per image, and read back as
+  codes / (2^N - 1) in [0, 1], as the releases store flows ("8bit") and lose their scale and
+  zero. A released image is 8-bit already: "float" and "8bit" read it as shipped, fewer bits
+  re-quantize its channels.
 """
 
 from __future__ import annotations
@@ -23,7 +38,7 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from itertools import pairwise
 from multiprocessing import get_context
 from pathlib import Path
@@ -38,8 +53,12 @@ from mer_bench.datasets.faces import (
     check_detector, detect_face, detection_options, detector_key, verify_detector, wants_colour)
 from mer_bench.datasets.flow import tvl1_flow
 from mer_bench.datasets.interpolation import interpolate_frames
+from mer_bench.datasets.key_frames import check_key_frames, key_frame_numbers, peak_flow_apex
 
 PIPELINE_VERSION = "1"
+# The crop side the peak-flow apex is estimated on: a quarter of the pixels of 128, so a
+# quarter of the TV-L1 time, for a quantity (which frame moved most) that needs no detail.
+PEAK_FLOW_SIZE = 64
 RELEASED_BUNDLE = "released-image-1"  # what a released image's bundle holds (released_bundle)
 
 
@@ -61,17 +80,61 @@ class PreprocessSettings:
     detector_nms: float = 0.4
     detector_nms_area: str = "exact"  # or "plus_one", the release's NMS areas
     detector_colour: bool = False  # the first frame in colour, as the release feeds it
+    # Protocols (module docstring): which key frames, which crop boxes, how flows are stored.
+    key_frames: str = "annotated"  # or "middle", "peak-flow" (datasets/key_frames.py)
+    key_frame_shift: int = 0  # k: annotated onset and apex each moved by a seeded -k..k
+    key_frame_seed: int = 0
+    crop: str = "first-frame"  # or "per-frame"
+    flow_encoding: str = "float"  # or "8bit" ... "1bit"
 
     def __post_init__(self):
         if isinstance(self.domains, bool) or not isinstance(self.domains, int) or self.domains < 2:
             raise ValueError(f"domains must be an integer >= 2 (2: onset->apex->offset flows; "
                              f"5 or 10: the paper's interpolated clips), got {self.domains!r}")
         check_detector(self)
+        check_key_frames(self.key_frames, self.key_frame_shift, self.key_frame_seed)
+        if self.crop not in CROP_POLICIES:
+            raise ValueError(f"crop {self.crop!r}; expected one of {', '.join(CROP_POLICIES)}")
+        flow_bits(self.flow_encoding)
 
     def digest(self) -> str:
-        fields = {k: v for k, v in asdict(self).items() if not k.startswith("detector_")}
+        fields = {k: v for k, v in asdict(self).items()
+                  if not k.startswith("detector_") and PROTOCOL_DEFAULTS.get(k, ...) != v}
+        if not self.key_frame_shift:  # the seed draws nothing without a shift
+            fields.pop("key_frame_seed", None)
         text = json.dumps(fields | detector_key(self), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+CROP_POLICIES = ("first-frame", "per-frame")
+# Settings that enter the digest only away from these values (older keys stay as they were).
+PROTOCOL_DEFAULTS = {"key_frames": "annotated", "key_frame_shift": 0, "key_frame_seed": 0,
+                     "crop": "first-frame", "flow_encoding": "float"}
+
+
+def flow_bits(encoding: str) -> int | None:
+    """The bits of a flow encoding ("8bit": 8), None for "float"; anything else refused."""
+    if encoding == "float":
+        return None
+    bits = encoding[:-3] if encoding.endswith("bit") else ""
+    if not (bits.isdigit() and 1 <= int(bits) <= 8):
+        raise ValueError(f"flow_encoding {encoding!r}; expected float, or Nbit with N 1..8 "
+                         "(8bit: the 8-bit min-max images the releases store)")
+    return int(bits)
+
+
+def encode_flow(flow: np.ndarray, bits: int | None) -> np.ndarray:
+    """A flow (S, S, 2) as stored under the encoding: unchanged for float; else each channel
+    min-max scaled to 0..2^bits - 1, rounded, and read back as codes / (2^bits - 1)."""
+    if bits is None:
+        return flow
+    top = 2 ** bits - 1
+    channels = []
+    for channel in np.moveaxis(flow, -1, 0).astype(np.float64):
+        low, high = channel.min(), channel.max()
+        scaled = (channel - low) / (high - low) if high > low else np.zeros_like(channel)
+        channels.append(np.rint(scaled * top) / top)
+    return np.stack(channels, axis=-1).astype(np.float32)
 
 
 def _read_bytes(clip: Clip, number: int, role: str) -> bytes:
@@ -113,22 +176,30 @@ def _decode_grey(clip: Clip, data: bytes, number: int, role: str) -> np.ndarray:
     return image
 
 
-def key_frames(clip: Clip) -> dict[str, int]:
-    if clip.apex is None:
-        raise ClipError(clip.key, "no apex frame in the annotation")
-    return {"onset": clip.onset, "apex": clip.apex, "offset": clip.offset}
+def key_frames(clip: Clip, settings: PreprocessSettings | None = None) -> dict[str, int]:
+    """Onset, apex and offset as the settings choose them (datasets/key_frames.py); under
+    `peak-flow` the apex is found from the frames, so it is absent here."""
+    settings = settings or PreprocessSettings()
+    return key_frame_numbers(clip, settings.key_frames, settings.key_frame_shift,
+                             settings.key_frame_seed)
+
+
+def reads_sequence(settings: PreprocessSettings) -> bool:
+    """Whether a bundle reads every frame from onset to offset, not the key frames only."""
+    return settings.domains > 2 or settings.key_frames == "peak-flow"
 
 
 def frames_read(clip: Clip, settings: PreprocessSettings) -> dict[str, int]:
     """Role -> frame number of every frame a bundle reads: onset, apex, offset and, with
-    domains > 2, every frame from onset to offset (roles "frame <n>")."""
-    numbers = key_frames(clip)
-    if settings.domains > 2:
-        if clip.offset <= clip.onset:
+    domains > 2 or an apex estimated from the frames, every frame from onset to offset
+    (roles "frame <n>")."""
+    numbers = key_frames(clip, settings)
+    if reads_sequence(settings):
+        if clip.offset <= numbers["onset"]:
             raise ClipError(clip.key, f"temporal interpolation ({settings.domains} domains) needs "
-                            f"at least 2 frames from onset to offset, got onset {clip.onset}, "
-                            f"offset {clip.offset}")
-        numbers.update({f"frame {n}": n for n in range(clip.onset, clip.offset + 1)})
+                            f"at least 2 frames from onset to offset, got onset "
+                            f"{numbers['onset']}, offset {clip.offset}")
+        numbers.update({f"frame {n}": n for n in range(numbers["onset"], clip.offset + 1)})
     return numbers
 
 
@@ -150,7 +221,7 @@ def read_frames(clip: Clip, settings: PreprocessSettings) -> dict[str, bytes]:
 def bundle_key(clip: Clip, frame_bytes: dict[str, bytes], settings: PreprocessSettings) -> str:
     # A released image's bundle depends on its bytes and its encoding, not on the face and
     # flow settings, which it never uses.
-    digest = hashlib.sha256((RELEASED_BUNDLE if clip.image is not None
+    digest = hashlib.sha256((released_kind(settings) if clip.image is not None
                              else settings.digest()).encode())
     for role, data in frame_bytes.items():
         digest.update(role.encode())
@@ -158,27 +229,54 @@ def bundle_key(clip: Clip, frame_bytes: dict[str, bytes], settings: PreprocessSe
     return digest.hexdigest()[:24]
 
 
+def released_kind(settings: PreprocessSettings) -> str:
+    """What a released image's bundle is: as shipped, or re-quantized to fewer bits."""
+    bits = flow_bits(settings.flow_encoding)
+    return RELEASED_BUNDLE + (f":{bits}bit" if bits is not None and bits < 8 else "")
+
+
 def make_bundle(clip: Clip, frame_bytes: dict[str, bytes], settings: PreprocessSettings) -> dict:
     if clip.image is not None:
-        return released_bundle(clip, frame_bytes["image"])
-    numbers = key_frames(clip)
-    grey = {role: _decode_grey(clip, frame_bytes[role], numbers[role], role) for role in numbers}
-    box = face_box(clip, grey["onset"], settings, frame_bytes["onset"])
-    faces = {role: face_crop(box, image, settings) for role, image in grey.items()}
+        return released_bundle(clip, frame_bytes["image"], flow_bits(settings.flow_encoding))
+    numbers = key_frames(clip, settings)
+    grey = {role: _decode_grey(clip, frame_bytes[role], number, role)
+            for role, number in numbers.items()}
+    box = frame_box(clip, grey["onset"], settings, numbers["onset"], frame_bytes["onset"],
+                    "the first frame")
+    if "apex" not in numbers:  # peak-flow: the apex from the first frame's crops
+        small = replace(settings, crop_size=min(settings.crop_size, PEAK_FLOW_SIZE))
+        crops = {n: face_crop(box, _sequence_frame(clip, frame_bytes, grey, numbers, n), small)
+                 for n in range(numbers["onset"], clip.offset + 1)}
+        numbers["apex"] = peak_flow_apex(crops)
+        grey["apex"] = _sequence_frame(clip, frame_bytes, grey, numbers, numbers["apex"])
+    roles = ("onset", "apex", "offset")
+    boxes = {role: box if role == "onset" or settings.crop == "first-frame"
+             else frame_box(clip, grey[role], settings, numbers[role], frame_bytes[role])
+             for role in roles}
+    faces = np.stack([face_crop(boxes[role], grey[role], settings) for role in roles])
+    bits = flow_bits(settings.flow_encoding)
+    bundle = {"faces": faces, "box": np.asarray(box, dtype=np.int32),
+              "key_frames": np.asarray([numbers[role] for role in roles], dtype=np.int32)}
+    if settings.crop == "per-frame":
+        bundle["boxes"] = np.asarray([boxes[role] for role in roles], dtype=np.int32)
     if settings.domains > 2:
-        frames = _interpolated_crops(clip, frame_bytes, grey, box, settings)
-        return {
-            "faces": np.stack([faces["onset"], faces["apex"], faces["offset"]]),
-            "flows": np.stack([tvl1_flow(a, b) for a, b in pairwise(frames)]),
-            "frames": frames,
-            "box": np.asarray(box, dtype=np.int32),
-        }
-    flows = [tvl1_flow(faces["onset"], faces["apex"]), tvl1_flow(faces["apex"], faces["offset"])]
-    return {
-        "faces": np.stack([faces["onset"], faces["apex"], faces["offset"]]),
-        "flows": np.stack(flows),
-        "box": np.asarray(box, dtype=np.int32),
-    }
+        frames = _interpolated_crops(clip, frame_bytes, grey, numbers, box, settings)
+        bundle["flows"] = np.stack([encode_flow(tvl1_flow(a, b), bits)
+                                    for a, b in pairwise(frames)])
+        bundle["frames"] = frames
+    else:
+        bundle["flows"] = np.stack([encode_flow(tvl1_flow(faces[0], faces[1]), bits),
+                                    encode_flow(tvl1_flow(faces[1], faces[2]), bits)])
+    return bundle
+
+
+def _sequence_frame(clip: Clip, frame_bytes: dict[str, bytes], grey: dict[str, np.ndarray],
+                    numbers: dict[str, int], number: int) -> np.ndarray:
+    """Frame `number` of the sequence read, decoded once where it is a key frame."""
+    for role, key_number in numbers.items():
+        if key_number == number and role in grey:
+            return grey[role]
+    return _decode_grey(clip, frame_bytes[f"frame {number}"], number, "sequence")
 
 
 def grey_frame(clip: Clip, number: int, role: str) -> np.ndarray:
@@ -196,43 +294,55 @@ def face_box(clip: Clip, onset: np.ndarray, settings: PreprocessSettings,
              onset_bytes: bytes | None = None):
     """The face box on the clip's first frame (grey `onset`; in colour where the detector
     settings ask for it), which crops every frame of the clip."""
-    seen = onset
+    return frame_box(clip, onset, settings, clip.onset, onset_bytes, "the first frame")
+
+
+def frame_box(clip: Clip, grey: np.ndarray, settings: PreprocessSettings, number: int,
+              data: bytes | None = None, which: str | None = None):
+    """The face box the detector finds on frame `number` (grey; decoded from `data` in colour
+    where the settings ask for it); a frame without a face is the clip's error, by name."""
+    seen = grey
     if wants_colour(settings):
-        data = onset_bytes if onset_bytes is not None else _read_bytes(clip, clip.onset, "onset")
+        data = data if data is not None else _read_bytes(clip, number, "frame")
         seen = imdecode(data, cv2.IMREAD_COLOR)
     box = detect_face(seen, settings.detector, **detection_options(settings))
     if box is None:
-        raise FaceNotFound(clip.key, f"no face found by {settings.detector} on the first frame",
-                           str(clip.frame_path(clip.onset)))
+        raise FaceNotFound(clip.key, f"no face found by {settings.detector} on "
+                           f"{which or f'frame {number}'}", str(clip.frame_path(number)))
     return box
 
 
-def released_bundle(clip: Clip, data: bytes) -> dict:
+def released_bundle(clip: Clip, data: bytes, bits: int | None = None) -> dict:
     """A released flow image as OpenCV reads it (BGR order, uint8), the way its authors read
-    it: {"flow_image": (H, W, 3)}. Views of such a bundle: datasets/views.py."""
+    it: {"flow_image": (H, W, 3)}; with `bits` < 8, each channel re-quantized to that many
+    bits (codes spread back over 0..255). Views of such a bundle: datasets/views.py."""
     image = imdecode(data, cv2.IMREAD_COLOR)
     if image is None or image.ndim != 3 or image.shape[2] != 3:
         what = unreadable(data) if image is None else f"has shape {image.shape}"
         raise ClipError(clip.key, f"released image {what}; expected a 3-channel image (u, v "
                         "and strain channels)", clip.image)
+    if bits is not None and bits < 8:
+        top = 2 ** bits - 1
+        image = (np.rint(np.rint(image / 255.0 * top) / top * 255)).astype(np.uint8)
     return {"flow_image": image}
 
 
 def _interpolated_crops(clip: Clip, frame_bytes: dict[str, bytes], grey: dict[str, np.ndarray],
-                        box, settings: PreprocessSettings) -> np.ndarray:
-    """Every frame onset..offset cropped with the box (area-resized in float), resampled to
-    domains + 1 frames by the temporal interpolation model; (domains + 1, S, S) uint8."""
+                        numbers: dict[str, int], box, settings: PreprocessSettings) -> np.ndarray:
+    """Every frame onset..offset cropped (area-resized in float) with the first frame's box,
+    or its own under the per-frame policy, resampled to domains + 1 frames by the temporal
+    interpolation model; (domains + 1, S, S) uint8."""
     size = (settings.crop_size, settings.crop_size)
-    by_number = {number: grey[role] for role, number in key_frames(clip).items()}
     crops = []
-    for number in range(clip.onset, clip.offset + 1):
-        image = by_number.get(number)
-        if image is None:
-            image = _decode_grey(clip, frame_bytes[f"frame {number}"], number, "sequence")
-        crop = box.crop(image)
+    for number in range(numbers["onset"], clip.offset + 1):
+        image = _sequence_frame(clip, frame_bytes, grey, numbers, number)
+        own = box
+        if settings.crop == "per-frame" and number != numbers["onset"]:
+            own = frame_box(clip, image, settings, number, frame_bytes.get(f"frame {number}"))
+        crop = own.crop(image)
         if crop.shape[0] < 2 or crop.shape[1] < 2:
             raise ClipError(clip.key, f"sequence frame {number} ({image.shape[1]}x{image.shape[0]}) "
-                            f"does not hold the first frame's face box {tuple(box)}",
+                            f"does not hold the face box {tuple(own)}",
                             str(clip.frame_path(number)))
         crops.append(cv2.resize(crop.astype(np.float32), size, interpolation=cv2.INTER_AREA))
     frames = interpolate_frames(np.stack(crops), settings.domains + 1)

@@ -15,7 +15,6 @@ import re
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from mer_bench.datasets.clip import Clip
 from mer_bench.datasets.errors import ClipError
@@ -114,28 +113,18 @@ def video_frames(video: Path, into: Path) -> Path:
 
 
 def flow_magnitudes(clip: Clip, settings) -> dict[int, float]:
-    """For each frame n from onset to offset, how far its face moved from both ends: the
-    smaller of the mean TV-L1 flow magnitudes onset -> n and n -> offset, on the face crops of
-    the clip's own box and crop size (the training preprocessing's). Head drift grows toward
-    one end and is small at the other, so it does not win as the magnitude from the onset
-    alone does (on the synthetic default: 0.75 frames from the annotated apex on average over
-    16 clips, against 4.75 for the onset's magnitude alone)."""
-    from mer_bench.datasets.flow import tvl1_flow
+    """For each frame n from onset to offset, how far its face moved from both ends
+    (datasets/key_frames.motion_from_ends), on the face crops of the clip's own box and crop
+    size (the training preprocessing's). On the synthetic default: 0.75 frames from the
+    annotated apex on average over 16 clips, against 4.75 for the onset's magnitude alone."""
+    from mer_bench.datasets.key_frames import motion_from_ends
     from mer_bench.datasets.preprocess import face_box, face_crop, grey_frame
 
     onset = grey_frame(clip, clip.onset, "onset")
     box = face_box(clip, onset, settings)
-
-    def crop(image: np.ndarray) -> np.ndarray:
-        return face_crop(box, image, settings)
-
-    def moved(a: np.ndarray, b: np.ndarray) -> float:
-        return float(np.linalg.norm(tvl1_flow(a, b), axis=-1).mean())
-
-    crops = {n: crop(onset if n == clip.onset else grey_frame(clip, n, "sequence"))
-             for n in range(clip.onset, clip.offset + 1)}
-    first, last = crops[clip.onset], crops[clip.offset]
-    return {n: min(moved(first, face), moved(face, last)) for n, face in crops.items()}
+    return motion_from_ends({
+        n: face_crop(box, onset if n == clip.onset else grey_frame(clip, n, "sequence"), settings)
+        for n in range(clip.onset, clip.offset + 1)})
 
 
 def auto_apex(clip: Clip, settings) -> tuple[Clip, dict[int, float]]:

@@ -86,8 +86,9 @@ COMMON_VALUES = {"--results": "/tmp/r", "--plugin": "my_plugin.py", "--data-root
                  "--data": "casme2=/c", "--annotations": "/a", "--workers": "3",
                  "--prepare-workers": "5", "--domains": "5", "--detector": "retinaface",
                  "--detector-weights": "/w.pth", "--device": "cpu", "--precision": "bf16",
-                 "--detector-preset": "release",
-                 "--quiet": None}
+                 "--detector-preset": "release", "--key-frames": "middle",
+                 "--key-frame-shift": "2", "--key-frame-seed": "7", "--crop": "per-frame",
+                 "--flow-encoding": "8bit", "--quiet": None}
 
 
 def test_every_common_option_is_honoured_before_or_after_the_subcommand():

@@ -89,6 +89,17 @@ def test_a_grid_profile_maps_tasks_and_caps_budgets(tmp_path):
         load_grid(path, profile="gpu")
 
 
+def test_a_profile_leaves_out_a_task_mapped_to_nothing_and_a_method_only_it_ran(tmp_path):
+    path = tmp_path / "grid.toml"
+    path.write_text('tasks = ["a-3", "b-3[x]"]\n[[methods]]\nname = "m"\n'
+                    '[[methods]]\nname = "n"\ntasks = ["b-3"]\n'
+                    '[profiles.flows]\ntasks = { "a-3" = "f-3", "b-3[x]" = "" }\n')
+    full, flows = load_grid(path), load_grid(path, profile="flows")
+    assert full.tasks == ("a-3", "b-3[x]") and [m.name for m in full.methods] == ["m", "n"]
+    assert flows.tasks == ("f-3",) and flows.runnable_tasks == ("f-3",)
+    assert [m.name for m in flows.methods] == ["m"]  # n ran on b-3 only: not on a stand-in
+
+
 def test_a_method_key_typo_in_a_grid_is_refused(tmp_path):
     path = tmp_path / "grid.toml"
     path.write_text('tasks = ["t"]\n[[methods]]\nname = "a"\nbudgett = 5\n')
@@ -134,6 +145,6 @@ def test_an_unknown_grid_name_lists_the_shipped_ones():
     from mer_bench.benchmark.cli import grid_path
 
     shipped = ("shipped grids: ablation, comparison, cross_dataset, fig9, gpu_scale, honesty, "
-               "quick, table1")
+               "key_frames, preprocessing, quick, table1")
     with pytest.raises(ValueError, match=shipped):
         grid_path("ablaton")

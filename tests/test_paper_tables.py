@@ -154,3 +154,12 @@ def test_the_honesty_table_prints_what_the_oracle_adds_to_each_method():
         assert gap[f"{column} p"].item() == own_p
         assert rows[rows.setting == "selection=oracle"][f"{column} p"].item() == own_p
         assert rows[rows.setting == "selection=last"][f"{column} p"].item() == "ref"
+
+
+def test_a_protocol_table_shows_only_the_tasks_its_profile_runs():
+    protocol = load_paper_table(grid_path("cross_dataset"), "released")
+    assert protocol.columns == ("composite-3-flows@lodo", "composite-3-flows@lodo[casme2]",
+                                "composite-3-flows@lodo[samm]", "composite-3-flows@lodo[smic]")
+    paper = load_paper_table(grid_path("table2"), "quick")  # reported numbers: paper columns stay
+    assert paper.columns[:len(paper.paper_tasks)] == paper.paper_tasks
+    assert "synthetic-5" in paper.columns
