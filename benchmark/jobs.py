@@ -366,6 +366,7 @@ def _apply_profile(path, raw: dict, profile: str, methods: list[dict], tasks: li
     stand_in = settings.get("tasks", {})
     kept = [t for t in (stand_in.get(t, t) for t in tasks) if t]  # "": a task left out
     runnable = {task_of(t) for t in kept}
+    left_out = []  # methods whose every task is left out: so are they
     for m in methods:
         for key in ("budget", "pretrain_budget") if m.get("pretrain") else ("budget",):
             cap = settings.get(key)
@@ -377,6 +378,7 @@ def _apply_profile(path, raw: dict, profile: str, methods: list[dict], tasks: li
         if m.get("tasks"):
             m["tasks"] = [t for t in dict.fromkeys(stand_in.get(t, t) for t in m["tasks"])
                           if t in runnable]
-            m["left out"] = not m["tasks"]  # every task it ran on is left out: so is it
-    methods[:] = [m for m in methods if not m.pop("left out", False)]
+            if not m["tasks"]:
+                left_out.append(id(m))
+    methods[:] = [m for m in methods if id(m) not in left_out]
     return kept, list(settings.get("seeds", seeds))

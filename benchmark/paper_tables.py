@@ -208,17 +208,16 @@ def _protocol(spec: MethodSpec, grid: Grid) -> str:
 
 def _settings(spec: MethodSpec, grid: Grid) -> dict:
     """A measured row's run settings, for its protocol card."""
+    own = {"preprocessing": dict(spec.preprocess)} if spec.preprocess else {}
     if spec.weights:
         return {"weights": f"released {spec.weights}, one file per held-out subject; nothing "
-                           "trained", "seeds": [grid.seeds[0]]} | (
-            {"preprocessing": dict(spec.preprocess)} if spec.preprocess else {})
+                           "trained", "seeds": [grid.seeds[0]]} | own
     return {"selection": spec.selection or grid.selection, "seeds": list(grid.seeds),
             "budget": _method(spec).budget_text(spec.budget),
             "transfer": (f"from {spec.pretrain} ({spec.pretrain_budget} iterations)"
                          if spec.pretrain else "none"),
             "recipe per task": {t: dict(f) for t, f in spec.recipes},
-            "precision": grid.precision, "options": dict(spec.options)} | (
-        {"preprocessing": dict(spec.preprocess)} if spec.preprocess else {})
+            "precision": grid.precision, "options": dict(spec.options)} | own
 
 
 def _card(spec: MethodSpec, table: PaperTable, label: str,
