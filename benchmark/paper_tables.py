@@ -191,11 +191,24 @@ def _gap_cells(runs: dict[tuple, RunScores], oracle: MethodSpec, table: PaperTab
     return cells
 
 
-def _protocol(spec: MethodSpec, grid: Grid) -> str:
+def stored_seeds(spec: MethodSpec, table: PaperTable, runs: dict[tuple, RunScores],
+                 ) -> tuple[int, ...] | None:
+    """The seeds a row's stored runs have where fewer than its grid asks (the fewest over its
+    tasks), else None: a row is never labelled with seeds that did not run."""
+    grid = table.grid
+    stored = [run.seeds for task in table.columns if spec.runs_on(task)
+              and (run := run_of(runs, spec, grid, task))]
+    fewest = min(stored, key=len, default=tuple(grid.seeds))
+    return fewest if len(fewest) < len(grid.seeds) else None
+
+
+def _protocol(spec: MethodSpec, grid: Grid, seeds: tuple[int, ...] | None = None) -> str:
     if spec.weights:
         return f"released weights {spec.weights} (one per held-out subject; nothing trained)"
     method = _method(spec)
-    parts = [f"selection {spec.selection or grid.selection}", f"seeds {len(grid.seeds)}",
+    seeds_text = f"seeds {len(grid.seeds)}" if seeds is None else (
+        f"{len(seeds)} of {len(grid.seeds)} seeds stored ({', '.join(map(str, seeds))})")
+    parts = [f"selection {spec.selection or grid.selection}", seeds_text,
              method.budget_text(spec.budget)]
     parts += [", ".join(f"{k} {v}" for k, v in fields) + f" on {task}"
               for task, fields in spec.recipes]
@@ -222,8 +235,10 @@ def _settings(spec: MethodSpec, grid: Grid) -> dict:
 
 def _card(spec: MethodSpec, table: PaperTable, label: str,
           runs: dict[tuple, RunScores]) -> dict:
-    grid = table.grid
-    return measured_card(label, _settings(spec, grid),
+    grid, settings = table.grid, _settings(spec, table.grid)
+    if not spec.weights and (seeds := stored_seeds(spec, table, runs)):
+        settings["seeds stored"] = list(seeds)
+    return measured_card(label, settings,
                          {t: run_of(runs, spec, grid, t) for t in table.columns
                           if spec.runs_on(t)})
 
@@ -264,7 +279,7 @@ def _measured_rows(table: PaperTable, runs_by_head: dict[str, dict[tuple, RunSco
             runs = runs_by_head.get(head, {})
             setting = head_setting or setting_of(spec, table.key, grid)
             rows.append({"method": name, "setting": setting, "source": "measured",
-                         "protocol": _protocol(spec, grid),
+                         "protocol": _protocol(spec, grid, stored_seeds(spec, table, runs)),
                          "cells": _measured_cells(runs, spec, table),
                          "card": _card(spec, table, f"{name} {setting}".strip(), runs)})
         if (table.key == "honesty" and spec.selection == "oracle"

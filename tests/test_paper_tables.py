@@ -163,3 +163,28 @@ def test_a_protocol_table_shows_only_the_tasks_its_profile_runs():
     paper = load_paper_table(grid_path("table2"), "quick")  # reported numbers: paper columns stay
     assert paper.columns[:len(paper.paper_tasks)] == paper.paper_tasks
     assert "synthetic-5" in paper.columns
+
+
+def test_a_row_with_fewer_seeds_stored_than_its_grid_asks_says_which_ran():
+    from dataclasses import replace
+
+    table = load_paper_table(grid_path("table1"), "released")
+    assert len(table.grid.seeds) == 3
+    shared, apex = (next(s for s in table.grid.methods if s.name == name)
+                    for name in ("ststnet.shared", "off_apexnet"))
+    one_seed = made_up_run(run_label(shared, table.grid), shared, table.grid, 1)
+    apex_run = made_up_run(run_label(apex, table.grid), apex, table.grid, 2)
+    three_seeds = replace(apex_run, seeds=(0, 1, 2), per_seed=apex_run.per_seed * 3,
+                          pooled=apex_run.pooled * 3)
+    frame = pd.read_csv(pd.io.common.StringIO(
+        render(table, {"final": [one_seed, three_seeds]}, "csv")), keep_default_na=False)
+    rows = {spec.name: frame[frame.method.str.endswith(f"({run_label(spec, table.grid)})")]
+            for spec in (shared, apex)}
+    assert "1 of 3 seeds stored (0)" in rows["ststnet.shared"].protocol.item()
+    assert "seeds 3," in rows["off_apexnet"].protocol.item()
+    assert "seeds stored" not in rows["off_apexnet"].protocol.item()
+    import json
+
+    card = json.loads(rows["ststnet.shared"]["protocol card"].item())
+    assert card["seeds"] == [0, 1, 2] and card["seeds stored"] == [0]
+    assert "seeds stored" not in json.loads(rows["off_apexnet"]["protocol card"].item())
