@@ -233,10 +233,10 @@ def _settings(spec: MethodSpec, grid: Grid) -> dict:
             "precision": grid.precision, "options": dict(spec.options)} | own
 
 
-def _card(spec: MethodSpec, table: PaperTable, label: str,
-          runs: dict[tuple, RunScores]) -> dict:
+def _card(spec: MethodSpec, table: PaperTable, label: str, runs: dict[tuple, RunScores],
+          seeds: tuple[int, ...] | None = None) -> dict:
     grid, settings = table.grid, _settings(spec, table.grid)
-    if not spec.weights and (seeds := stored_seeds(spec, table, runs)):
+    if seeds and not spec.weights:
         settings["seeds stored"] = list(seeds)
     return measured_card(label, settings,
                          {t: run_of(runs, spec, grid, t) for t in table.columns
@@ -278,10 +278,11 @@ def _measured_rows(table: PaperTable, runs_by_head: dict[str, dict[tuple, RunSco
         for head, head_setting in heads.items():
             runs = runs_by_head.get(head, {})
             setting = head_setting or setting_of(spec, table.key, grid)
+            seeds = stored_seeds(spec, table, runs)
             rows.append({"method": name, "setting": setting, "source": "measured",
-                         "protocol": _protocol(spec, grid, stored_seeds(spec, table, runs)),
+                         "protocol": _protocol(spec, grid, seeds),
                          "cells": _measured_cells(runs, spec, table),
-                         "card": _card(spec, table, f"{name} {setting}".strip(), runs)})
+                         "card": _card(spec, table, f"{name} {setting}".strip(), runs, seeds)})
         if (table.key == "honesty" and spec.selection == "oracle"
                 and replace(spec, selection="last") in grid.methods):
             rows.append({"method": name, "setting": ORACLE_GAP, "source": "measured",
