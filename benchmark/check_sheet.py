@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from mer_bench.benchmark.config import RunConfig
+from mer_bench.benchmark.owned_outputs import PNG_MARK, check_replaceable_file, write_file
 from mer_bench.benchmark.tasks import Sample, TaskData, build_task, load_task
 from mer_bench.datasets.preprocess import prepare_clips
 
@@ -104,9 +105,10 @@ def _first_frame(sample: Sample) -> np.ndarray | None:
 
 
 def render(rows: list[tuple[Sample, dict | None, str | None]], classes: tuple[str, ...],
-           domains: int, title: str, path: Path, method=None) -> CheckSheet:
+           domains: int, title: str, path: Path, method=None, guard: bool = False) -> CheckSheet:
     """Draws the sheet: rows of (sample, bundle or None, failure reason or None); the last
-    column is `method`'s sheet panel, if it has one."""
+    column is `method`'s sheet panel, if it has one. `guard`: `path` was named by the user
+    (only a PNG the harness wrote is replaced there)."""
     from matplotlib.figure import Figure  # no pyplot: no global state, any backend
     from matplotlib.patches import Rectangle
 
@@ -163,10 +165,8 @@ def render(rows: list[tuple[Sample, dict | None, str | None]], classes: tuple[st
             name, image = shown
             axes[-1].imshow(image, cmap="gray", vmin=0, vmax=1)
             axes[-1].set_title(name, fontsize=7)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(path.name + ".tmp.png")
-    figure.savefig(temp, dpi=DPI)  # Agg, as for every PNG
-    temp.replace(path)
+    write_file(path, "check sheet", lambda temp: figure.savefig(  # Agg, as for every PNG
+        temp, dpi=DPI, format="png", metadata=PNG_MARK), guard=guard)
     size = (round(width_in * DPI), round(height_in * DPI))
     return CheckSheet(path, [sample.clip.key for sample, _, _ in rows], columns, size, failed)
 
@@ -186,6 +186,8 @@ def make_check_sheet(task: str, config: RunConfig, per_class: int | None = None,
     method: whose input the last column shows (default: the flagship)."""
     from mer_bench.methods import FLAGSHIP, METHODS
 
+    if path is not None:
+        check_replaceable_file(Path(path), "check sheet")  # before preparing anything
     shown_method = METHODS.build(method or FLAGSHIP)
     spec = build_task(task)
     data = load_task(spec, {d: config.root_of(d) for d in spec.datasets})
@@ -213,4 +215,5 @@ def make_check_sheet(task: str, config: RunConfig, per_class: int | None = None,
                 f"interpolated to {settings.domains + 1} frames (t0 = onset, "
                 f"t{settings.domains} = offset)" if settings.domains > 2 else ""))
     return render(rows, spec.classes, settings.domains, title,
-                  path or sheet_path(config, task, subject), shown_method)
+                  path or sheet_path(config, task, subject), shown_method,
+                  guard=path is not None)

@@ -375,6 +375,10 @@ def command_run(args: argparse.Namespace) -> int:
     grids = _grids(args)
     started = time.perf_counter()
     summary = run_grids(grids, config)
+    if summary.interrupted:
+        print(summary.interruption(), file=sys.stderr)
+        _report_quarantined(config)
+        return 130
     records = list(config.store.records())
     every_run = run_scores(records)
     keys = {job.key for job in summary.jobs}  # planned from the data as they are now
@@ -396,11 +400,17 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def _report_quarantined(config: RunConfig) -> None:
-    """Names every stored job this command found damaged and moved aside (it runs again)."""
+    """Names every stored job this command found damaged: moved aside (it runs again), or
+    skipped where the store could not be written (a read-only store is only read)."""
     for where, why in config.store.quarantined:
         print(f"quarantined {where.name} (moved to {where}): {why}; its job runs again on "
               "the next run", file=sys.stderr)
+    for where, why in config.store.unmoved:
+        print(f"damaged, not shown: {where}: {why} (the store is not writable here, so it was "
+              "left in place; `store verify --repair` where it is moves it aside)",
+              file=sys.stderr)
     config.store.quarantined.clear()
+    config.store.unmoved.clear()
 
 
 def command_curves(args: argparse.Namespace) -> int:
@@ -542,16 +552,31 @@ def command_figures(args: argparse.Namespace) -> int:
 
 
 def command_store(args: argparse.Namespace) -> int:
-    """`store verify [--repair]`: every damaged entry of the store, by folder and why."""
+    """`store verify [--repair]`: every damaged entry of the store, by folder and why; with
+    --repair, only what was actually moved is reported as moved."""
     config = _config(args)
+    if not config.results.is_dir():
+        raise ValueError(f"{config.results} does not exist: no store to verify (give the "
+                         "results folder of a run with --results)")
+    if not config.store.runs.is_dir():
+        print(f"no stored jobs in {config.results} (it has no runs/ folder)")
+        return 0
     found = config.store.verify(repair=args.repair)
-    for folder, why in found:
-        print(f"{folder}: {why}")
-    verb = "quarantined (their jobs run again on the next run)" if args.repair else \
-        "damaged (--repair moves them aside)"
-    print(f"{len(found)} stored jobs {verb}" if found else
-          f"every stored job in {config.store.runs} is whole")
-    return 1 if found and not args.repair else 0
+    for folder, why, moved in found:
+        print(f"{folder}: {why}" + ("" if not args.repair else
+                                     "; moved to quarantine/" if moved else "; NOT moved"))
+    if not found:
+        print(f"every stored job in {config.store.runs} is whole")
+        return 0
+    if not args.repair:
+        print(f"{len(found)} stored jobs damaged (--repair moves them aside)")
+        return 1
+    moved = sum(1 for *_, was_moved in found if was_moved)
+    print(f"{moved} of {len(found)} damaged stored jobs quarantined (their jobs run again on "
+          "the next run)" + ("" if moved == len(found) else
+                              f"; {len(found) - moved} could not be moved: "
+                              + "; ".join(f"{f.name}: {w}" for f, w in config.store.unmoved)))
+    return 0 if moved == len(found) else 1
 
 
 def _is_paper_grid(name: str) -> bool:
@@ -569,11 +594,15 @@ def command_tables(args: argparse.Namespace) -> int:
         return _paper_tables(args, config)
     runs = run_scores(list(config.store.records()))
     switches, legends = method_switches(runs)
-    paths = write_tables(runs, config.results / "tables", switches, legends)
     print(render_markdown(runs))
     if switches:
         print(render_ablation(runs, switches, legends))
-    print(f"written: {', '.join(map(str, paths))}")
+    try:
+        paths = write_tables(runs, config.results / "tables", switches, legends)
+        print(f"written: {', '.join(map(str, paths))}")
+    except OSError as error:  # a read-only store is read, and its tables shown
+        print(f"tables shown, not written: {error.filename or config.results / 'tables'}: "
+              f"{error.strerror}", file=sys.stderr)
     _report_quarantined(config)
     return 0
 
@@ -604,9 +633,15 @@ def _paper_tables(args: argparse.Namespace, config: RunConfig,
     names = paper_grid_names(args.grid)
     suffix = "".join(f"-{part}" for part in (args.profile, args.precision) if part)
     folder = config.results / "tables" / f"paper{suffix}"
-    written, shown = write_paper(names, {n: grid_path(n) for n in names},
-                                 list(config.store.records()), folder, args.profile,
-                                 args.precision, config=config, keys=keys)
+    try:
+        written, shown = write_paper(names, {n: grid_path(n) for n in names},
+                                     list(config.store.records()), folder, args.profile,
+                                     args.precision, config=config, keys=keys)
+    except OSError as error:  # a read-only store: said, not a traceback
+        print(f"error: the paper tables cannot be written: {error.filename or folder}: "
+              f"{error.strerror}", file=sys.stderr)
+        _report_quarantined(config)
+        return 2
     for markdown in shown:
         print(markdown)
     print(f"written: {', '.join(map(str, written))}")
@@ -626,7 +661,9 @@ def command_list(args: argparse.Namespace) -> int:
             print(f"{name:24s} {entry.target}" + (f" {entry.kwargs}" if entry.kwargs else ""))
     elif args.what == "datasets":
         for name in DATASETS.names():
-            print(f"{name:24s} {DATASETS.entry(name).target}  root: {config.root_of(name)}")
+            root = config.root_of(name, must_exist=False)
+            print(f"{name:24s} {DATASETS.entry(name).target}  root: {root}"
+                  + ("" if root.exists() else " (absent)"))
     else:
         for name in TASKS.names():
             _describe_task(name, config, args.verbose)
@@ -828,9 +865,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.annotations:
         os.environ[ANNOTATIONS_ENV] = str(Path(args.annotations).resolve())
     try:
+        _check_results(args.results)
         for plugin in args.plugin:
             load_plugin(plugin)
         return COMMANDS[args.command](args)
     except (RegistryError, DatasetError, ClipError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # a folder that cannot be written or read, named
+        print(f"error: {error.filename or ''}: {error.strerror or error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # a run reports its own counts (command_run); anything else:
+        print(f"interrupted: {args.command} stopped; nothing it finished is lost, run the same "
+              "command to resume", file=sys.stderr)
+        return 130
+
+
+def _check_results(results: Path) -> None:
+    """`--results` must be a folder (or not exist yet): a file there is named, not used."""
+    if results.exists() and not results.is_dir():
+        raise ValueError(f"--results {results} is a file, not a results folder: give a folder "
+                         "(it is made if it does not exist)")

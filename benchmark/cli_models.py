@@ -21,8 +21,9 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
         "export", parents=[common],
         help="write a model to a folder (safetensors weights, config.json, MODEL_CARD.md): a "
              "stored fold's kept weights (--fold), or one trained here on every subject")
-    export.add_argument("folder", type=Path, help="the folder to write (replaced if it holds "
-                                                  "an export)")
+    export.add_argument("folder", type=Path, help="the folder to write (new or empty; an "
+                                                  "export mer-bench wrote there, unchanged, "
+                                                  "is replaced; anything else is refused)")
     export.add_argument("--method", required=True,
                         help="with --fold: the stored run's label (as tables name it); else "
                              "the method (registry name) to train on every subject")
@@ -55,9 +56,12 @@ def command_export(args: argparse.Namespace, config) -> int:
     """`config`: the run configuration the command line's common options give."""
     from mer_bench.benchmark.exporting import export_every_subject, export_fold, stored_fold
     from mer_bench.benchmark.jobs import Grid, MethodSpec
+    from mer_bench.benchmark.model_export import EXPORT
+    from mer_bench.benchmark.owned_outputs import check_replaceable_folder
     from mer_bench.datasets.tasks import DEFAULT_TASK
 
     task = args.task or DEFAULT_TASK
+    check_replaceable_folder(args.folder, EXPORT)  # before training or reading anything
     if args.fold:
         record = stored_fold(config, args.method, task, args.fold, args.seed)
         folder = export_fold(config, record, args.folder)
@@ -76,9 +80,13 @@ def command_export(args: argparse.Namespace, config) -> int:
 def command_predict(args: argparse.Namespace, config) -> int:
     from mer_bench.benchmark.figures import prediction_figure, save
     from mer_bench.benchmark.model_export import read_export
+    from mer_bench.benchmark.owned_outputs import WRITER, check_replaceable_file, write_file
     from mer_bench.benchmark.prediction import predict_source, what_it_saw
 
     exported = read_export(args.weights)
+    if args.out:  # a path the user named: only the harness's own picture and JSON replaced
+        for path in (args.out, args.out.with_suffix(".json")):
+            check_replaceable_file(path, "prediction")
     apex = args.apex if args.apex in (None, "auto") else _frame_number(args.apex)
     prediction = predict_source(exported, args.clip, args.onset, apex, args.offset)
     out = args.out or Path(config.results) / "predictions" / f"{args.clip.stem}.png"
@@ -88,8 +96,10 @@ def command_predict(args: argparse.Namespace, config) -> int:
              f"{'SYNTHETIC data' if data == 'synthetic' else data})\non {args.clip.name}, "
              f"apex frame {prediction.clip.apex} ({rule}): predicted {prediction.predicted()}")
     save(prediction_figure(title, what_it_saw(exported, prediction), exported.classes,
-                           prediction.probabilities), out)
-    out.with_suffix(".json").write_text(json.dumps(prediction.as_json(), indent=2) + "\n")
+                           prediction.probabilities), out, guard=args.out is not None)
+    written = {"written_by": f"{WRITER} predict", **prediction.as_json()}
+    write_file(out.with_suffix(".json"), "prediction", lambda temp: temp.write_text(
+        json.dumps(written, indent=2) + "\n"), guard=args.out is not None)
     width = max(map(len, exported.classes))
     print(f"{args.clip}: apex frame {prediction.clip.apex} ({prediction.apex_rule})")
     print(f"{'class':<{width}}  " + "  ".join(f"{h:>8}" for h in prediction.probabilities))

@@ -53,15 +53,18 @@ class RunConfig:
                              f"{given}")
         return Path(folders[name])
 
-    def root_of(self, dataset: str) -> Path:
+    def root_of(self, dataset: str, must_exist: bool = True) -> Path:
         """`--data NAME=DIR`, else `--data-root DIR`: its subfolder named like the dataset
         (case-insensitive, for tasks over several datasets) if there is one, else DIR itself;
-        else results/data/<name>."""
+        else results/data/<name>, the default root, where generated sets are made.
+
+        A root the user gave that does not exist is an error (`must_exist`), never created:
+        a typo must not become a freshly generated synthetic set read as a real dataset."""
         named = dict(self.data_roots)
         if dataset in named:
-            return Path(named[dataset])
+            return _existing(Path(named[dataset]), f"--data {dataset}=DIR", must_exist)
         if self.default_data_root:
-            root = Path(self.default_data_root)
+            root = _existing(Path(self.default_data_root), "--data-root", must_exist)
             if root.is_dir():
                 for entry in sorted(root.iterdir()):
                     if entry.name.lower() == dataset.lower() and entry.is_dir():
@@ -105,3 +108,12 @@ class RunConfig:
         if "detector_weights" in overrides:
             overrides["detector_weights"] = str(self.weights_folder(overrides["detector_weights"]))
         return replace(config, preprocess=replace(config.preprocess, **overrides))
+
+
+def _existing(root: Path, option: str, must_exist: bool) -> Path:
+    if must_exist and not root.exists():
+        from mer_bench.datasets.errors import DatasetError
+
+        raise DatasetError(f"{option}: {root} does not exist (a data root is read, never "
+                           "created; only the default, RESULTS/data/<dataset>, is generated)")
+    return root

@@ -93,8 +93,7 @@ def execute_group(jobs: list[Job], config: RunConfig) -> list[tuple[Job, str | N
     store = config.store
     try:
         config.load_plugins()
-        _run_together(jobs, config.for_bundles(jobs[0]), store)
-        return [(job, None) for job in jobs]
+        return _run_together(jobs, config.for_bundles(jobs[0]), store)
     except OSError as failure:
         _stop_if_the_machines(failure, store)
         error = traceback.format_exc()
@@ -242,8 +241,10 @@ def _run(job: Job, config: RunConfig, store: Store) -> None:
                  log=logs[-1] if logs else None, kept=data.method.kept)
 
 
-def _run_together(jobs: list[Job], config: RunConfig, store: Store) -> None:
-    """Has the method train the folds of `jobs` (one run) at once, then stores each."""
+def _run_together(jobs: list[Job], config: RunConfig,
+                  store: Store) -> list[tuple[Job, str | None]]:
+    """Has the method train the folds of `jobs` (one run) at once, then stores each; a fold
+    whose result cannot be stored (non-finite logits, a wrong shape) fails alone."""
     if config.threads:
         import torch
 
@@ -255,8 +256,16 @@ def _run_together(jobs: list[Job], config: RunConfig, store: Store) -> None:
     outputs = method.fit_predict_folds([(d.train, d.test, d.context) for d in datas])
     elapsed = (time.perf_counter() - started) / len(jobs)
     logs = method.training_logs if len(method.training_logs) == len(jobs) else [None] * len(jobs)
+    outcomes = []
     for job, data, logits, log in zip(jobs, datas, outputs, logs):
-        write_result(job, data, logits, elapsed, store, fold_parallel=len(jobs), log=log)
+        try:
+            write_result(job, data, logits, elapsed, store, fold_parallel=len(jobs), log=log)
+            outcomes.append((job, None))
+        except ValueError:
+            failure = traceback.format_exc()
+            store.record_failure(job, failure)
+            outcomes.append((job, failure))
+    return outcomes
 
 
 def _checkpoint(job: Job, config: RunConfig, method, device: str) -> Path:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
+import threading
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -28,6 +30,11 @@ class _Executor:
 
     def close(self) -> None:
         """Shuts down what `start` started."""
+
+    def abort(self) -> None:
+        """After Ctrl-C: no item starts any more, and those running are stopped (a job that
+        was not stored whole is not stored at all, and runs again on the next run)."""
+        self.close()
 
     def __enter__(self):
         self.start()
@@ -67,6 +74,14 @@ def _init_worker(threads: int, gpus: tuple[str, ...], slots, started,
     `preload` (the job function's modules) once, early."""
     global _STARTED
     die_with_parent()
+    # Ctrl-C reaches every process of the terminal's group: a worker leaves it to the driver,
+    # which stops the pool (abort), instead of failing its job and taking the next one.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # tqdm's default lock is a multiprocessing semaphore, which a worker stopped by abort()
+    # could not unregister (Python warns of "leaked semaphore objects"): a thread lock will do
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
     _STARTED = started
     slot = slots.get()
     if gpus:
@@ -126,6 +141,17 @@ class ProcessExecutor(_Executor):
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
+
+    def abort(self) -> None:
+        if self._pool is None:
+            return
+        processes = list((self._pool._processes or {}).values())  # noqa: SLF001 -- no public way
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(timeout=10)
+        self._pool.shutdown(wait=True, cancel_futures=True)  # its workers are gone: at once
+        self._pool = None
 
     def _started_indices(self) -> set[int]:
         indices = set()
@@ -204,6 +230,12 @@ class RayExecutor(_Executor):
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
                      configure_logging=False)
 
+    def abort(self) -> None:
+        import ray
+
+        for ref in list(getattr(self, "_pending", {})):
+            ray.cancel(ref, force=True)
+
     def map(self, function: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
         self.start()
         import ray
@@ -212,6 +244,7 @@ class RayExecutor(_Executor):
                           max_retries=self.retries)(_call)
         items = list(items)
         pending = {task.remote(function, item): item for item in items}
+        self._pending = pending
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             item = pending.pop(done[0])

@@ -12,7 +12,8 @@ import numpy as np
 from mer_bench.benchmark.environment import describe
 from mer_bench.benchmark.jobs import Job
 from mer_bench.benchmark.metrics import score
-from mer_bench.benchmark.store import CURVES, FEATURES, WEIGHTS, Predictions, Store
+from mer_bench.benchmark.store import (CURVES, FEATURES, WEIGHTS, NonFiniteResult,
+                                        Predictions, Store)
 
 
 def write_result(job: Job, data, logits: dict, elapsed: float, store: Store,
@@ -81,6 +82,13 @@ def _check_logits(logits: dict, rows: int, classes: int, job: Job) -> None:
         if np.shape(values) != (rows, classes):
             raise ValueError(f"method {job.method} head {head!r}: logits of shape "
                              f"{np.shape(values)}, expected ({rows}, {classes})")
+        finite = np.isfinite(np.asarray(values, dtype=np.float64)).all(axis=1)
+        if not finite.all():
+            raise NonFiniteResult(
+                f"method {job.method} ({job.run_label}), fold {job.fold}: head {head!r} "
+                f"returned NaN or infinite logits in {int((~finite).sum())} of {rows} rows; "
+                "not stored (a result is finite numbers), recorded as a failure and retried "
+                "on the next run")
 
 
 def provenance(data) -> dict:

@@ -12,13 +12,13 @@ task under its run's budget (the rule `last`: no subject is left to select an ep
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from mer_bench.benchmark.owned_outputs import write_folder
+
 FORMAT = "mer-bench-export-1"
+EXPORT = "model export"  # its kind in the folder's manifest (owned_outputs)
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 CARD_FILE = "MODEL_CARD.md"
@@ -184,23 +184,14 @@ def _settings_text(settings: dict) -> str:
 
 
 def write_export(folder: str | Path, weights: dict, config: dict, card: str) -> Path:
-    """Writes the export whole or not at all (a temporary folder renamed into place); an
-    existing export there is replaced, any other non-empty folder refused."""
+    """Writes the export whole or not at all (a temporary folder renamed into place); only
+    an export the harness wrote there, unchanged, is replaced: any other folder, a symbolic
+    link or a file is refused (benchmark/owned_outputs.py)."""
     from safetensors.torch import save_file
 
-    folder = Path(folder)
-    if folder.exists() and any(folder.iterdir()) and not (folder / CONFIG_FILE).is_file():
-        raise ValueError(f"{folder} exists and is not an exported model: choose an empty or "
-                         "new folder")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    def fill(partial: Path) -> None:
         save_file({k: v.contiguous() for k, v in weights.items()}, partial / WEIGHTS_FILE)
         (partial / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         (partial / CARD_FILE).write_text(card)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(partial, folder)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
-    return folder
+
+    return write_folder(folder, EXPORT, fill)

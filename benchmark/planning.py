@@ -26,8 +26,10 @@ class PreparedTask:
     report: PrepareReport
 
     def data_digest(self) -> str:
-        """Changes whenever a frame, a label or the set of usable clips changes."""
-        digest = hashlib.sha256()
+        """Changes whenever a frame, a label or the set of usable clips changes, and with
+        what the data are (a job stored when a generated set was read as real is not reused
+        as the result of the same clips known to be synthetic)."""
+        digest = hashlib.sha256(b"synthetic;" if self.data.synthetic else b"")
         for sample in self.data.samples:
             digest.update(f"{sample.clip.key}:{sample.label}:{self.bundle_keys[sample.clip.key]};"
                           .encode())

@@ -12,15 +12,18 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from mer_bench.benchmark.owned_outputs import (RefusedOutput, check_replaceable_folder,
+                                                write_folder)
 from mer_bench.benchmark.store import FEATURES, JobRecord, Store
 from mer_bench.benchmark.tables import RunScores, data_identity, format_cell, run_scores
+
+REPORT = "report"  # its kind in the site's manifest
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -98,14 +101,27 @@ def _score_rows(runs: list[RunScores]) -> list[dict]:
 
 def build_report(store: Store, folder: Path, paper_grids: dict[str, Path] | None = None,
                  profile: str | None = None, progress: bool = True) -> Path:
-    """Writes the site into `folder` (replacing a report there); returns its index page.
+    """Writes the site into `folder`, replacing only a report the harness wrote there
+    (benchmark/owned_outputs.py); returns its index page.
     `paper_grids`: name -> grid file of the paper tables to show (those with stored rows)."""
+    inside = [part for part in (store.runs, store.failures, store.quarantine)
+              if Path(folder).absolute().is_relative_to(part.absolute())]
+    if inside:
+        raise RefusedOutput(f"{folder} is inside the store's {inside[0].name}/ folder; the "
+                            "report goes elsewhere (default: RESULTS/report)")
+    check_replaceable_folder(Path(folder), REPORT)  # before any work
     records = list(store.records())
     runs = run_scores(records)
     by_run = _records_by_run(records)
-    partial = folder.with_name(f".{folder.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    (partial / "runs").mkdir(parents=True)
+    write_folder(folder, REPORT, lambda partial: _write_site(
+        partial, store, records, runs, by_run, paper_grids, profile, progress))
+    return Path(folder) / "index.html"
+
+
+def _write_site(partial: Path, store: Store, records: list[JobRecord], runs: list[RunScores],
+                by_run: dict, paper_grids: dict[str, Path] | None, profile: str | None,
+                progress: bool) -> None:
+    (partial / "runs").mkdir()
     (partial / "figures").mkdir()
     whole = [run for run in runs if "[" not in run.task]
     links = {}
@@ -132,10 +148,6 @@ def build_report(store: Store, folder: Path, paper_grids: dict[str, Path] | None
         body.append(_paper_section(name, path, records, profile))
     index = partial / "index.html"
     index.write_text(_page("MER-Bench report", "\n".join(body), home="index.html"))
-    if folder.exists():
-        shutil.rmtree(folder)
-    partial.rename(folder)
-    return folder / "index.html"
 
 
 def _run_page(run: RunScores, records: list[JobRecord], store: Store, site: Path,

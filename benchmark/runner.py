@@ -28,6 +28,14 @@ class RunSummary:
     ran: int = 0
     failed: list[tuple[Job, str]] = field(default_factory=list)
     prepared: dict[str, PreparedTask] = field(default_factory=dict)
+    interrupted: bool = False  # Ctrl-C: the run stopped; what was stored stays stored
+
+    def interruption(self) -> str:
+        """The one line Ctrl-C gets."""
+        to_go = len(self.jobs) - self.already_done - self.ran - len(self.failed)
+        planned = f"{to_go} to go" if self.jobs else "not yet planned"
+        return (f"interrupted: {self.ran} jobs stored this run, {planned}; run the same command "
+                "to resume")
 
 
 def run_grid(grid: Grid, config: RunConfig) -> RunSummary:
@@ -45,26 +53,39 @@ def run_grids(grids: list[Grid], config: RunConfig) -> RunSummary:
                          "is not compiled: use --compile without --fold-parallel")
     store = config.store
     gpus = visible_gpus() if config.device in ("auto", "cuda") else ()
+    summary = RunSummary([])
     with make_executor(config.workers, config.executor, config.ray_address,
                        partial(_crashed, store=store), config.gpus_per_job, gpus,
                        preload=(execution.__name__,), threads=config.threads) as executor:
-        # the workers start (import torch) while the tasks are prepared and planned
-        jobs, prepared = [], {}
-        for grid in grids:
-            grid_jobs, grid_prepared = plan(grid, config)
-            jobs += grid_jobs
-            prepared.update(grid_prepared)
-        jobs = list({job.key: job for job in jobs}.values())
-        store.sweep_temporary()
-        pending = [job for job in jobs if not store.is_done(job)
-                   or (config.keep and not store.has(job, config.keep))]
-        summary = RunSummary(jobs, already_done=len(jobs) - len(pending), prepared=prepared)
-        if config.progress:
-            how = {"serial": "serial", "processes": f"{config.workers} worker processes",
-                   "ray": "Ray tasks"}[executor.name]
-            print(f"{len(jobs)} jobs: {summary.already_done} already done, {len(pending)} to "
-                  f"run ({how})", flush=True)
-        bar = tqdm(total=len(pending), desc="jobs", unit="job", disable=not config.progress)
+        try:
+            _run(grids, config, size, executor, summary)
+        except KeyboardInterrupt:
+            executor.abort()  # no worker takes another job
+            summary.interrupted = True
+    return summary
+
+
+def _run(grids: list[Grid], config: RunConfig, size, executor, summary: RunSummary) -> None:
+    """Plans the grids (the workers start, importing torch, meanwhile) and runs what is not
+    done, counting into `summary` as jobs finish (so an interrupted run can say how far)."""
+    store = config.store
+    jobs, prepared = [], {}
+    for grid in grids:
+        grid_jobs, grid_prepared = plan(grid, config)
+        jobs += grid_jobs
+        prepared.update(grid_prepared)
+    jobs = list({job.key: job for job in jobs}.values())
+    store.sweep_temporary()
+    pending = [job for job in jobs if not store.is_done(job)
+               or (config.keep and not store.has(job, config.keep))]
+    summary.jobs, summary.already_done = jobs, len(jobs) - len(pending)
+    summary.prepared = prepared
+    if config.progress:
+        how = {"serial": "serial", "processes": f"{config.workers} worker processes",
+               "ray": "Ray tasks"}[executor.name]
+        print(f"{len(jobs)} jobs: {summary.already_done} already done, {len(pending)} to "
+              f"run ({how})", flush=True)
+    with tqdm(total=len(pending), desc="jobs", unit="job", disable=not config.progress) as bar:
         for outcomes in executor.map(partial(execute_group, config=config),
                                      fold_groups(pending, size)):
             for job, error in outcomes:
@@ -75,8 +96,6 @@ def run_grids(grids: list[Grid], config: RunConfig) -> RunSummary:
                     summary.failed.append((job, error))
                     bar.write(f"FAILED {job.run_label} {job.task} fold {job.fold}: "
                               f"{error.strip().splitlines()[-1]}")
-        bar.close()
-    return summary
 
 
 def _crashed(jobs: list[Job], reason: str, store: Store) -> list[tuple[Job, str]]:

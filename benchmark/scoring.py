@@ -64,6 +64,19 @@ def _class_index(value: str, classes: tuple[str, ...], where: str) -> int:
                      f"{list(classes)}")
 
 
+def _logit(text: str, where: str, column: str) -> float:
+    """A logit cell as a finite number; a blank, a word, NaN or infinity is refused, named."""
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        raise ValueError(f"{where}, column {column!r}: {text!r} is not a number; every logit "
+                         "cell must hold a finite number") from None
+    if not np.isfinite(value):
+        raise ValueError(f"{where}, column {column!r}: {text!r} is not finite; a prediction "
+                         "made from NaN or infinite logits is not scored")
+    return value
+
+
 def read_predictions(path: Path, classes: tuple[str, ...]) -> pd.DataFrame:
     """The file's rows as (name key, predicted index, label index or -1, where)."""
     try:
@@ -86,7 +99,7 @@ def read_predictions(path: Path, classes: tuple[str, ...]) -> pd.DataFrame:
         if "predicted" in columns:
             predicted = _class_index(row[columns["predicted"]], classes, where)
         else:
-            predicted = int(np.argmax([float(row[c]) for c in logit_columns]))
+            predicted = int(np.argmax([_logit(row[c], where, c) for c in logit_columns]))
         label = (_class_index(row[columns["label"]], classes, where) if "label" in columns
                  else -1)
         rows.append((name_key(name), predicted, label, name))

@@ -2,12 +2,15 @@
 
 A job's folder appears by one rename of a fully written temporary folder, so a killed run
 leaves no half-written job, and its presence is what "done" means. Each folder records the
-digest of every file it holds (`digests.json`, written last); a folder whose files cannot be
-read or do not match is never counted as done nor read into a table: it is moved aside to
-`quarantine/` (named in `quarantined`, and by the run's summary) and its job runs again.
-Failures go to a separate folder with their traceback; they are never taken for results and
-are retried on the next run. Temporary folders carry their writer's host and process id, so
-a run sweeps only those whose writer is dead or that are old, never another live run's.
+digest of every file it holds (`digests.json`, written last); a folder without digests, with
+a file they do not cover, with one that cannot be read or does not match, or with a
+non-finite logit is never counted as done nor read into a table: it is moved aside to
+`quarantine/` (named in `quarantined`, and by the run's summary) and its job runs again. A
+read-only store is only read: a damaged job there is skipped and named (`unmoved`), never
+moved. Non-finite logits are never written. Failures go to a separate folder with their
+traceback; they are never taken for results and are retried on the next run. Temporary
+folders carry their writer's host and process id, so a run sweeps only those whose writer is
+dead or that are old, never another live run's.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import pandas as pd
 
 from mer_bench.benchmark.jobs import Job
 from mer_bench.benchmark.lifetimes import STALE_S, is_stale, owner_tag
+from mer_bench.benchmark.owned_outputs import as_umask_allows
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,22 @@ FEATURES = "features.npz"  # kept on request (--keep features)
 KEPT = {"weights": WEIGHTS, "features": FEATURES}
 
 
+class NonFiniteResult(ValueError):
+    """Logits holding NaN or infinity: never stored as a result (the job fails instead)."""
+
+
+def non_finite_rows(predictions: "Predictions") -> str:
+    """'' if every logit is finite, else how many rows of which heads are not."""
+    found = []
+    for head, values in predictions.logits.items():
+        values = np.asarray(values, dtype=np.float64)
+        rows = int((~np.isfinite(values)).reshape(len(values), -1).any(axis=1).sum()) \
+            if values.size else 0
+        if rows:
+            found.append(f"head {head!r}: {rows} of {len(values)} rows non-finite")
+    return "; ".join(found)
+
+
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -81,6 +101,7 @@ class Store:
         self.failures = self.root / "failures"
         self.quarantine = self.root / "quarantine"
         self.quarantined: list[tuple[Path, str]] = []  # (where it went, why), this process
+        self.unmoved: list[tuple[Path, str]] = []  # damaged, skipped, not movable (read-only)
 
     def job_dir(self, job: Job) -> Path:
         return self.runs / job.key
@@ -97,35 +118,59 @@ class Store:
         return True
 
     def problem(self, folder: Path) -> str | None:
-        """What is wrong with a stored job's folder (None: nothing): a missing or unreadable
-        file, a digest that differs from the one written, a spec whose key is not its
-        folder's. Folders written before digests were recorded are checked by parsing."""
+        """What is wrong with a stored job's folder (None: nothing): no digests (then it is
+        not a stored job), a missing or unreadable file, a file the digests do not cover or
+        one that differs from its digest, a non-finite logit, a spec whose key is not its
+        folder's."""
         try:
             manifest = folder / MANIFEST
-            if manifest.exists():
-                recorded = json.loads(manifest.read_text())
-                for name in dict.fromkeys([*FILES, *recorded]):
-                    if _digest(folder / name) != recorded.get(name):
-                        return f"{name} differs from the digest recorded when it was written"
-            else:
-                for name in FILES:
-                    json.loads((folder / name).read_text())
+            if not manifest.is_file():
+                return f"has no {MANIFEST}: not a stored job (its files cannot be checked)"
+            recorded = json.loads(manifest.read_text())
+            if not isinstance(recorded, dict):
+                return f"{MANIFEST} is not a mapping of file names to digests"
+            held = {p.name for p in folder.iterdir()} - {MANIFEST}
+            uncovered = sorted(held - set(recorded))
+            if uncovered:
+                return (f"holds {', '.join(uncovered)}, which its {MANIFEST} does not cover "
+                        "(not written with this job)")
+            for name in dict.fromkeys([*FILES, *recorded]):
+                if _digest(folder / name) != recorded.get(name):
+                    return f"{name} differs from the digest recorded when it was written"
+            bad = non_finite_rows(Predictions.from_json(
+                json.loads((folder / "predictions.json").read_text())))
+            if bad:
+                return f"predictions.json holds non-finite logits ({bad})"
             key = Job.from_canonical((folder / "job.json").read_text()).key
-        except (OSError, ValueError, TypeError, KeyError) as error:
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
             return f"cannot be read: {type(error).__name__}: {error}"
         if key != folder.name:
             return f"job.json describes job {key}, not {folder.name}"
         return None
 
-    def _quarantine(self, folder: Path, reason: str) -> None:
-        self.quarantine.mkdir(parents=True, exist_ok=True)
+    def writable(self) -> bool:
+        """Whether damaged entries can be moved aside here (a read-only store is only read)."""
+        return os.access(self.runs, os.W_OK) and (
+            os.access(self.quarantine, os.W_OK) if self.quarantine.exists()
+            else os.access(self.root, os.W_OK))
+
+    def _quarantine(self, folder: Path, reason: str) -> bool:
+        """Moves a damaged entry aside; False (and noted in `unmoved`) where it cannot be."""
+        if not self.writable():
+            self.unmoved.append((folder, reason))
+            return False
         target = self.quarantine / f"{folder.name}-{int(time.time())}-{os.getpid()}"
         try:
+            self.quarantine.mkdir(parents=True, exist_ok=True)
             os.rename(folder, target)
-        except OSError:  # another process moved it first
-            return
+        except FileNotFoundError:  # another process moved it first
+            return False
+        except OSError as error:
+            self.unmoved.append((folder, f"{reason}; not moved: {error.strerror}"))
+            return False
         (target / "QUARANTINED.txt").write_text(reason + "\n")
         self.quarantined.append((target, reason))
+        return True
 
     def has(self, job: Job, keep: tuple[str, ...]) -> bool:
         """Whether the stored job holds the artefacts `keep` names (Store.KEPT)."""
@@ -136,9 +181,14 @@ class Store:
         """Stores a finished job (with `extra` files, name -> text or bytes: its training
         curves, kept artefacts); False if another process stored it first. A stored job
         without the artefacts a rerun keeps is replaced whole."""
+        bad = non_finite_rows(predictions)
+        if bad:
+            raise NonFiniteResult(f"job {job.key} ({job.run_label}, fold {job.fold}): {bad}; "
+                                  "a result is finite numbers or it is not stored")
         self.runs.mkdir(parents=True, exist_ok=True)
         temp = Path(tempfile.mkdtemp(prefix=f".tmp-{job.key}-{owner_tag()}", dir=self.runs))
         try:
+            as_umask_allows(temp)
             _write_json(temp / "predictions.json", predictions.to_json())
             _write_json(temp / "info.json", info)
             (temp / "job.json").write_text(job.canonical())
@@ -203,18 +253,18 @@ class Store:
         path = self.job_dir(job) / CURVES
         return pd.read_csv(path) if path.is_file() else None
 
-    def verify(self, repair: bool = False) -> list[tuple[Path, str]]:
-        """Every damaged entry of the store and why; with `repair`, each is quarantined (its
-        job then runs again on the next run)."""
+    def verify(self, repair: bool = False) -> list[tuple[Path, str, bool]]:
+        """Every damaged entry of the store: (folder, why, moved). With `repair` each is
+        quarantined where it can be (its job then runs again on the next run); `moved` says
+        whether it was."""
         found = []
         if self.runs.is_dir():
             for folder in sorted(self.runs.iterdir()):
                 if folder.is_dir() and not folder.name.startswith(".tmp-"):
                     problem = self.problem(folder)
                     if problem:
-                        found.append((folder, problem))
-                        if repair:
-                            self._quarantine(folder, problem)
+                        found.append((folder, problem,
+                                      repair and self._quarantine(folder, problem)))
         return found
 
     def sweep_temporary(self, older_than_s: float = STALE_S) -> int:

@@ -291,6 +291,14 @@ def find_member_list(task: Task, data_roots: Mapping[str, Path]) -> Path:
                            annotation_folders(*roots))[0]
 
 
+def _generated(clips) -> bool:
+    """Whether any clip's files lie in a generated synthetic set, whatever adapter read it."""
+    from mer_bench.datasets.synthetic_frames import generated_tree
+
+    folders = {Path(clip.image or clip.frame_template).parent for clip in clips}
+    return any(generated_tree(folder) is not None for folder in folders)
+
+
 def load_task(task: Task, data_roots: Mapping[str, Path],
               empty_classes: str = "refuse") -> TaskData:
     """Reads every dataset of the task through its adapter (roots by dataset name).
@@ -318,7 +326,7 @@ def load_task(task: Task, data_roots: Mapping[str, Path],
         excluded += dropped
         notes += task_notes
         versions[source.dataset] = adapter.annotation_version()
-        synthetic = synthetic or adapter.synthetic
+        synthetic = synthetic or adapter.synthetic or _generated(adapter.clips())
         if getattr(adapter, "source", ""):
             origins.append(adapter.source)
         if getattr(adapter, "root_note", ""):

@@ -181,6 +181,17 @@ def generate(root: Path, spec: SyntheticSpec = SyntheticSpec(), progress: bool =
     return root
 
 
+def generated_tree(folder: Path) -> Path | None:
+    """The generated synthetic set `folder` lies in (its root, which holds MARKER_NAME), or
+    None: what makes data synthetic is what it is, not the adapter or root it is read
+    through (benchmark/tasks.py asks this of every clip's folder)."""
+    folder = Path(folder).absolute()
+    for candidate in (folder, *folder.parents):
+        if (candidate / MARKER_NAME).is_file():
+            return candidate
+    return None
+
+
 def _is_complete(root: Path, marker: dict) -> bool:
     try:
         found = json.loads((root / MARKER_NAME).read_text())

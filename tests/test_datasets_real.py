@@ -252,7 +252,9 @@ def test_data_root_subfolders_serve_a_task_over_several_datasets(tmp_path):
     config = RunConfig(default_data_root=str(tmp_path), data_roots=(("smic", "/elsewhere"),))
     assert config.root_of("casme2") == tmp_path / "CASME2"
     assert config.root_of("samm") == tmp_path / "samm"
-    assert config.root_of("smic").as_posix() == "/elsewhere"
+    assert config.root_of("smic", must_exist=False).as_posix() == "/elsewhere"
+    with pytest.raises(DatasetError, match="--data smic=DIR: /elsewhere does not exist"):
+        config.root_of("smic")
     assert config.root_of("mmew") == tmp_path  # no subfolder: the root itself
     assert RunConfig(results=tmp_path).root_of("casme3") == tmp_path / "data" / "casme3"
 

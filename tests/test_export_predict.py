@@ -94,6 +94,14 @@ def test_a_fold_exported_predicts_its_stored_probabilities_from_frames_and_mp4(e
     assert cv2.imread(str(out)) is not None
     written = json.loads(out.with_suffix(".json").read_text())
     assert np.allclose(written["probabilities"]["final"], stored["final"], atol=1e-5)
+    # its own picture is replaced by a second predict; a user's file of the JSON's name is not
+    argv = ["predict", str(video), "--weights", str(results / "model"), "--apex",
+            str(apex - onset), "--out", str(out)]
+    assert main(argv) == 0
+    out.with_suffix(".json").write_text('{"my": "results"}')
+    assert main(argv) == 2
+    assert "was not written by mer-bench" in capsys.readouterr().err
+    assert out.with_suffix(".json").read_text() == '{"my": "results"}'
 
 
 def test_the_model_card_quotes_the_runs_loso_score(exported_fold):
@@ -186,7 +194,7 @@ def test_an_export_never_overwrites_a_folder_that_is_not_one(tmp_path):
     other = tmp_path / "notes"
     other.mkdir()
     (other / "thesis.tex").write_text("keep me")
-    with pytest.raises(ValueError, match="exists and is not an exported model"):
+    with pytest.raises(ValueError, match="is not a model export written by mer-bench.*thesis.tex"):
         write_export(other, {}, {}, "")
     assert (other / "thesis.tex").read_text() == "keep me"
 

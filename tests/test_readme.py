@@ -36,3 +36,15 @@ def test_register_a_new_method_section_works_as_written(results, tmp_path):
     row = next(l for l in done.stdout.splitlines() if l.startswith("| nearest_mean"))
     uf1 = float(row.split("|")[4])
     assert "10 x 1" in row and 0 <= uf1 <= 100
+
+
+def test_every_reliability_promise_names_tests_that_exist():
+    """Each test the "Reliability" section cites is a test of its file, so no promise points
+    at a test that was renamed or removed."""
+    section = README[README.index("## Reliability"):]
+    section = section[:section.index("\n## ", 1)]
+    cited = re.findall(r"`(?:tests/(test_\w+)\.py::)?(test_\w+)`", section)
+    assert len(cited) >= 15
+    for file, name in cited:
+        source = (REPO / "tests" / f"{file or 'test_never_destroy'}.py").read_text()
+        assert re.search(rf"^def {name}\(", source, re.M), f"{name} is not in {file}"
