@@ -873,7 +873,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except OSError as error:  # a folder that cannot be written or read, named
-        print(f"error: {error.filename or ''}: {error.strerror or error}", file=sys.stderr)
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # a run reports its own counts (command_run); anything else:
         print(f"interrupted: {args.command} stopped; nothing it finished is lost, run the same "

@@ -147,8 +147,8 @@ def check_method(name: str, fold: ContractFold, budget: int = 2) -> list[Check]:
     rows = {h: int((~np.isfinite(np.asarray(v, dtype=float))).any(axis=1).sum())
             for h, v in logits.items()}
     finite = not any(rows.values())
-    checks.append(Check(name, "finite logits", finite, "" if finite else "NaN or inf in " + ", ".join(
-        f"{n} of {expected[0]} rows of {h!r}" for h, n in rows.items() if n)))
+    where = ", ".join(f"{n} of {expected[0]} rows of {h!r}" for h, n in rows.items() if n)
+    checks.append(Check(name, "finite logits", finite, "" if finite else f"NaN or inf in {where}"))
     again = _fit_predict(name, fold, budget, 0, (train, test))  # the same views, built once
     # NaN in the same places is the same output: the determinism check does not repeat the
     # finiteness one (NaN != NaN)

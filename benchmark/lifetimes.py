@@ -1,7 +1,8 @@
 """Nothing outlives its run: worker processes die with the process that started them, and a
 temporary file or folder carries its writer's host and process id (`owner_tag`), so that a
 sweep removes only what a writer that has ended left behind (or what is old), never the work
-of a writer still running beside it.
+of a writer still running beside it. Once renamed into place, a temporary file or folder has
+the permissions the user's umask gives (tempfile makes them private).
 """
 
 from __future__ import annotations
@@ -54,3 +55,24 @@ def is_stale(path: Path, older_than_s: float = STALE_S) -> bool:
         return writer_gone(path.name) or path.stat().st_mtime < time.time() - older_than_s
     except OSError:  # gone already
         return False
+
+
+def user_umask() -> int:
+    """The process's umask: read from /proc on Linux (setting it to read it back would
+    change it for every thread meanwhile), else set and restored at once."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def as_umask_allows(path: Path, folder: bool = True) -> None:
+    """Gives a temporary file or folder (created private by tempfile) the permissions the
+    user's umask gives anything else they create, so a store shared with a group stays
+    readable to it."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~user_umask())

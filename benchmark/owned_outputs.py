@@ -22,7 +22,7 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
-from mer_bench.benchmark.lifetimes import owner_tag
+from mer_bench.benchmark.lifetimes import as_umask_allows, owner_tag
 
 OWNED_MANIFEST = ".mer-bench-output.json"
 WRITER = "mer-bench"  # the mark of files the harness writes (PNG Software, JSON written_by)
@@ -31,20 +31,6 @@ PNG_MARK = {"Software": WRITER}  # matplotlib's savefig(metadata=...)
 
 class RefusedOutput(ValueError):
     """An output path that holds something the harness did not write, or cannot prove it did."""
-
-
-def user_umask() -> int:
-    """The process's umask (read without changing it for longer than the call)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def as_umask_allows(path: Path, folder: bool = True) -> None:
-    """Gives a temporary file or folder (created private by tempfile) the permissions the
-    user's umask gives anything else they create, so a store shared with a group stays
-    readable to it."""
-    os.chmod(path, (0o777 if folder else 0o666) & ~user_umask())
 
 
 def _digest(path: Path) -> str:
@@ -66,8 +52,8 @@ def check_replaceable_folder(folder: Path, kind: str) -> None:
         return
     if not folder.is_dir():
         raise RefusedOutput(f"{folder} is a file, not a folder; the {kind} was not written")
-    held = sorted(str(p.relative_to(folder)) + ("/" if p.is_dir() and not p.is_symlink() else "")
-                  for p in folder.rglob("*"))
+    held = sorted(p.name + ("/" if p.is_dir() and not p.is_symlink() else "")
+                  for p in folder.iterdir())  # the top level only: `--out ~` is not walked
     if not held:
         return
     refuse = (f"{folder} is not a {kind} written by mer-bench, so it is not replaced; "

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from mer_bench.benchmark.jobs import Job
+from mer_bench.benchmark.lifetimes import as_umask_allows
 
 ALL_SUBJECTS = "(all subjects)"
 
@@ -45,6 +46,7 @@ def ensure_checkpoint(results: Path, job: Job, train) -> Path:
         handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         os.close(handle)
         try:
+            as_umask_allows(Path(temp), folder=False)
             torch.save(state, temp)
             os.replace(temp, path)
         finally:

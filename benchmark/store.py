@@ -29,8 +29,7 @@ import numpy as np
 import pandas as pd
 
 from mer_bench.benchmark.jobs import Job
-from mer_bench.benchmark.lifetimes import STALE_S, is_stale, owner_tag
-from mer_bench.benchmark.owned_outputs import as_umask_allows
+from mer_bench.benchmark.lifetimes import STALE_S, as_umask_allows, is_stale, owner_tag
 
 
 @dataclass(frozen=True)

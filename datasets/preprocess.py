@@ -47,6 +47,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from mer_bench.benchmark.lifetimes import as_umask_allows
 from mer_bench.datasets.clip import Clip
 from mer_bench.datasets.errors import MACHINE_ERRNOS, ClipError, FaceNotFound, MachineFault
 from mer_bench.datasets.faces import (
@@ -383,6 +384,7 @@ class BundleCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         try:
+            as_umask_allows(Path(temp), folder=False)  # a cache shared with a group
             with os.fdopen(handle, "wb") as file:
                 np.savez(file, **bundle)
             os.replace(temp, path)
