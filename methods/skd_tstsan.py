@@ -6,7 +6,8 @@ onset faces), L (their 4x4 grids of blocks), T (TV-L1 flows onset->apex and apex
 two temporal segments). Switches: `mag` (a motion-magnification module per stream), `eca`
 (enhanced ECA in the L-stream), `tsm` (temporal shift in the T-stream), `skd` (two auxiliary
 classifiers trained by self-knowledge distillation). With every switch off it is the paper's
-improved TSCNN baseline. Facts: ../shared/reference/skd_tstsan.md.
+improved TSCNN baseline. Facts: the paper and measurements of its authors' release (MIT
+licence), checked in tests/test_skd_tstsan.py; docs/architecture.md says where they come from.
 
 Departures (also in the README):
 - Switches off, the streams' first convs take the raw inputs at 48x48 (S: the apex face, L:

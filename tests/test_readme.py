@@ -48,3 +48,16 @@ def test_every_reliability_promise_names_tests_that_exist():
     for file, name in cited:
         source = (REPO / "tests" / f"{file or 'test_never_destroy'}.py").read_text()
         assert re.search(rf"^def {name}\(", source, re.M), f"{name} is not in {file}"
+
+
+def test_nothing_outside_the_tests_points_into_the_shared_folder():
+    """A clone or a wheel has no ../shared: the design is docs/architecture.md, and code and
+    docs cite their sources, never that folder (tests read data from it, skipping without)."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True)
+    if tracked.returncode != 0:
+        pytest.skip("not a git checkout: the tracked files cannot be listed")
+    pointing = [name for name in tracked.stdout.split()
+                if not name.startswith("tests/") and name.endswith((".py", ".md", ".toml"))
+                and "../shared" in (REPO / name).read_text()]
+    assert pointing == []
+    assert "docs/architecture.md" in README and (REPO / "docs" / "architecture.md").is_file()
