@@ -54,7 +54,8 @@ def cpu_flags() -> set[str] | None:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
         return None
-    line = next((l for l in text.splitlines() if l.startswith(("flags", "Features"))), None)
+    line = next((row for row in text.splitlines() if row.startswith(("flags", "Features"))),
+                None)
     return set(line.split(":", 1)[1].split()) if line else None
 
 

@@ -38,6 +38,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "DATASETS", "FitContext", "METHODS", "Method", "PRECISIONS", "Registry", "RegistryError",
-    "Recipe", "SELECTION_RULES", "Speed", "Split", "TASKS", "TorchMethod", "VIEWS",
+    "SELECTION_RULES", "Speed", "Split", "TASKS", "VIEWS",
+    "Recipe", "TorchMethod",  # noqa: F822 -- served by __getattr__ above, without torch at import
     "register_dataset", "register_method", "register_task", "register_view",
 ]

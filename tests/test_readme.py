@@ -33,7 +33,7 @@ def test_register_a_new_method_section_works_as_written(results, tmp_path):
                            "--results", str(results), "--quiet"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    row = next(l for l in done.stdout.splitlines() if l.startswith("| nearest_mean"))
+    row = next(line for line in done.stdout.splitlines() if line.startswith("| nearest_mean"))
     uf1 = float(row.split("|")[4])
     assert "10 x 1" in row and 0 <= uf1 <= 100
 

@@ -86,7 +86,7 @@ def test_unknown_method_on_the_cli_suggests_the_right_name(results):
 def test_list_tasks_counts_samples_classes_and_subjects(results):
     listed = cli("list", "tasks", "--results", str(results))
     lines = listed.stdout.splitlines()
-    line = lines[next(i for i, l in enumerate(lines) if l.startswith("synthetic-5:")) + 1]
+    line = lines[next(i for i, text in enumerate(lines) if text.startswith("synthetic-5:")) + 1]
     assert "SYNTHETIC" in line
     samples = int(line.split()[0])
     counts = [int(part.split()[-1]) for part in line.split(":", 1)[1].split(",")]

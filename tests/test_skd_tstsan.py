@@ -131,7 +131,9 @@ def test_loss_on_a_fixed_batch_equals_the_formula():
     targets = rng.integers(0, 5, 8)
     weights = rng.random(5)
     weights /= weights.sum()
-    as_torch = lambda d: {k: torch.tensor(v, dtype=torch.float64) for k, v in d.items()}
+    def as_torch(values: dict) -> dict:
+        return {k: torch.tensor(v, dtype=torch.float64) for k, v in values.items()}
+
     value = DistillationLoss()(as_torch(logits), as_torch(features), torch.tensor(targets),
                                torch.tensor(weights))
     assert value.item() == pytest.approx(direct_loss(logits, features, targets, weights), rel=1e-9)
