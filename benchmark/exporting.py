@@ -26,13 +26,13 @@ def run_of(job: Job, records: list[JobRecord]) -> RunScores | None:
     return next((row for row in rows if row.task == job.task), None)
 
 
-def job_card(job: Job, run: RunScores | None) -> dict:
-    """The protocol card of the run `job` belongs to, as a paper table's row has one."""
-    from mer_bench.benchmark.execution import job_method
+def job_card(job: Job, run: RunScores | None, info: dict | None = None) -> dict:
+    """The protocol card of the run `job` belongs to, as a paper table's row has one; `info`:
+    the stored job's, whose display text spares building its method."""
     from mer_bench.benchmark.protocol_cards import measured_card
 
     settings = {"selection": job.selection, "seeds": list(run.seeds) if run else [job.seed],
-                "budget": job_method(job).budget_text(job.budget),
+                "budget": _budget_text(job, info),
                 "transfer": (f"from {job.pretrain} ({job.pretrain_budget} iterations)"
                              if job.pretrain else "none"),
                 "recipe": dict(job.recipe), "precision": job.precision,
@@ -41,6 +41,22 @@ def job_card(job: Job, run: RunScores | None) -> dict:
         settings = {"weights": f"released {job.weights}, one file per held-out subject",
                     "seeds": [job.seed]}
     return measured_card(job.run_label, settings, {job.task: run})
+
+
+def _budget_text(job: Job, info: dict | None) -> str:
+    """The budget as the method states it: stored with the job, else asked of the method (a
+    store written before display texts were kept), else the number itself (a plugin's run
+    read without its plugin)."""
+    from mer_bench.benchmark.execution import job_method
+    from mer_bench.benchmark.registry import RegistryError
+
+    stored = (info or {}).get("display", {}).get("budget")
+    if stored:
+        return stored
+    try:
+        return job_method(job).budget_text(job.budget)
+    except RegistryError:
+        return f"budget {job.budget if job.budget is not None else 'default'}"
 
 
 def _settings_of(job: Job, config: RunConfig):
@@ -98,7 +114,8 @@ def export_fold(config: RunConfig, record: JobRecord, folder: Path) -> Path:
     exported = export_config(job, record.predictions.classes, settings, job_method(job).views,
                              source, expected_performance(run))
     weights = load_file(config.store.job_dir(job) / WEIGHTS)
-    return write_export(folder, weights, exported, model_card(exported, job_card(job, run)))
+    return write_export(folder, weights, exported,
+                        model_card(exported, job_card(job, run, record.info)))
 
 
 def export_every_subject(config: RunConfig, grid, folder: Path) -> Path:

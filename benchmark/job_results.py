@@ -39,6 +39,9 @@ def write_result(job: Job, data, logits: dict, elapsed: float, store: Store,
                  "data": data.prepared.data.data_label,
                  "samples": len(samples), "excluded": len(data.prepared.data.excluded),
                  **provenance(data.prepared.data)},
+        # what tables and reports say of the method, kept so they never build it (a plugin's
+        # runs render without the plugin)
+        "display": {"budget": data.method.budget_text(job.budget)},
         "environment": describe(data.context.device),
         "finished": time.time(),
     }

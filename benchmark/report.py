@@ -191,7 +191,7 @@ def _run_page(run: RunScores, records: list[JobRecord], store: Store, site: Path
          "fit + predict s": f"{r.info.get('timings', {}).get('fit_predict_s', float('nan')):.1f}",
          "job": r.job.key} for r in records])]
     if records:
-        card = job_card(records[0].job, run)
+        card = job_card(records[0].job, run, records[0].info)
         body += ["<h2>Protocol card</h2>",
                  f"<pre>{html.escape(json.dumps(card, indent=2, sort_keys=True, ensure_ascii=False))}</pre>"]
     return _page(f"{run.method} on {run.task}", "\n".join(body), home="../index.html")

@@ -98,3 +98,44 @@ def test_the_site_renders_in_headless_chromium_images_load_and_links_resolve(sit
             assert back == index
     finally:
         browser.quit()
+
+
+PLUGIN = '''
+import numpy as np
+from mer_bench.api import Method, register_method
+
+class Constant(Method):
+    views = ("flow_28",)
+
+    def budget_text(self, budget):
+        return "no training (a constant)"
+
+    def fit_predict(self, train, test, context):
+        train.views["flow_28"], test.views["flow_28"]
+        return {"final": np.tile(np.arange(context.num_classes, dtype=float), (len(test), 1))}
+
+register_method("report_constant", Constant)
+'''
+
+
+def test_a_plugins_runs_report_without_the_plugin(results, tmp_path, capsys):
+    """The report never builds a stored run's method: what it shows of it (the budget text)
+    was stored with each job, so a plugin's runs render where the plugin is not loaded."""
+    import sys
+
+    from mer_bench.methods import METHODS
+
+    plugin = tmp_path / "report_plugin.py"
+    plugin.write_text(PLUGIN)
+    try:
+        assert main(["run", "--methods", "report_constant", "--plugin", str(plugin),
+                     "--results", str(results), "--quiet"]) == 0
+    finally:
+        METHODS._entries.pop("report_constant", None)
+        for module in [m for m in sys.modules if m.startswith("mer_bench_plugin_report_plugin")]:
+            del sys.modules[module]
+    capsys.readouterr()
+    assert main(["report", "--results", str(results), "--out", str(tmp_path / "site"),
+                 "--quiet"]) == 0
+    (page,) = (tmp_path / "site" / "runs").glob("report_constant*.html")
+    assert "no training (a constant)" in page.read_text()
