@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mer_bench.benchmark.store import non_finite_row_count
+
 
 @dataclass(frozen=True)
 class Check:
@@ -144,8 +146,7 @@ def check_method(name: str, fold: ContractFold, budget: int = 2) -> list[Check]:
                         f"heads {shapes or type(logits).__name__}, expected {expected} each"))
     if not good:
         return checks
-    rows = {h: int((~np.isfinite(np.asarray(v, dtype=float))).any(axis=1).sum())
-            for h, v in logits.items()}
+    rows = {h: non_finite_row_count(v) for h, v in logits.items()}
     finite = not any(rows.values())
     where = ", ".join(f"{n} of {expected[0]} rows of {h!r}" for h, n in rows.items() if n)
     checks.append(Check(name, "finite logits", finite, "" if finite else f"NaN or inf in {where}"))

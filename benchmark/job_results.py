@@ -13,7 +13,7 @@ from mer_bench.benchmark.environment import describe
 from mer_bench.benchmark.jobs import Job
 from mer_bench.benchmark.metrics import score
 from mer_bench.benchmark.store import (CURVES, FEATURES, WEIGHTS, NonFiniteResult,
-                                        Predictions, Store)
+                                        Predictions, Store, non_finite_row_count)
 
 
 def write_result(job: Job, data, logits: dict, elapsed: float, store: Store,
@@ -85,11 +85,11 @@ def _check_logits(logits: dict, rows: int, classes: int, job: Job) -> None:
         if np.shape(values) != (rows, classes):
             raise ValueError(f"method {job.method} head {head!r}: logits of shape "
                              f"{np.shape(values)}, expected ({rows}, {classes})")
-        finite = np.isfinite(np.asarray(values, dtype=np.float64)).all(axis=1)
-        if not finite.all():
+        bad = non_finite_row_count(values)
+        if bad:
             raise NonFiniteResult(
                 f"method {job.method} ({job.run_label}), fold {job.fold}: head {head!r} "
-                f"returned NaN or infinite logits in {int((~finite).sum())} of {rows} rows; "
+                f"returned NaN or infinite logits in {bad} of {rows} rows; "
                 "not stored (a result is finite numbers), recorded as a failure and retried "
                 "on the next run")
 

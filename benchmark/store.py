@@ -77,13 +77,18 @@ class NonFiniteResult(ValueError):
     """Logits holding NaN or infinity: never stored as a result (the job fails instead)."""
 
 
+def non_finite_row_count(values) -> int:
+    """How many rows of a (samples, classes) logit array hold NaN or infinity."""
+    values = np.asarray(values, dtype=np.float64)
+    return int((~np.isfinite(values)).reshape(len(values), -1).any(axis=1).sum()) \
+        if values.size else 0
+
+
 def non_finite_rows(predictions: "Predictions") -> str:
     """'' if every logit is finite, else how many rows of which heads are not."""
     found = []
     for head, values in predictions.logits.items():
-        values = np.asarray(values, dtype=np.float64)
-        rows = int((~np.isfinite(values)).reshape(len(values), -1).any(axis=1).sum()) \
-            if values.size else 0
+        rows = non_finite_row_count(values)
         if rows:
             found.append(f"head {head!r}: {rows} of {len(values)} rows non-finite")
     return "; ".join(found)
@@ -121,31 +126,37 @@ class Store:
         not a stored job), a missing or unreadable file, a file the digests do not cover or
         one that differs from its digest, a non-finite logit, a spec whose key is not its
         folder's."""
+        return self._inspect(folder)[0]
+
+    def _inspect(self, folder: Path) -> tuple[str | None, JobRecord | None]:
+        """(problem, None) or (None, the job read whole): each file read once."""
         try:
             manifest = folder / MANIFEST
             if not manifest.is_file():
-                return f"has no {MANIFEST}: not a stored job (its files cannot be checked)"
+                return f"has no {MANIFEST}: not a stored job (its files cannot be checked)", None
             recorded = json.loads(manifest.read_text())
             if not isinstance(recorded, dict):
-                return f"{MANIFEST} is not a mapping of file names to digests"
+                return f"{MANIFEST} is not a mapping of file names to digests", None
             held = {p.name for p in folder.iterdir()} - {MANIFEST}
             uncovered = sorted(held - set(recorded))
             if uncovered:
                 return (f"holds {', '.join(uncovered)}, which its {MANIFEST} does not cover "
-                        "(not written with this job)")
+                        "(not written with this job)"), None
             for name in dict.fromkeys([*FILES, *recorded]):
                 if _digest(folder / name) != recorded.get(name):
-                    return f"{name} differs from the digest recorded when it was written"
-            bad = non_finite_rows(Predictions.from_json(
-                json.loads((folder / "predictions.json").read_text())))
+                    return f"{name} differs from the digest recorded when it was written", None
+            predictions = Predictions.from_json(
+                json.loads((folder / "predictions.json").read_text()))
+            bad = non_finite_rows(predictions)
             if bad:
-                return f"predictions.json holds non-finite logits ({bad})"
-            key = Job.from_canonical((folder / "job.json").read_text()).key
+                return f"predictions.json holds non-finite logits ({bad})", None
+            job = Job.from_canonical((folder / "job.json").read_text())
+            info = json.loads((folder / "info.json").read_text())
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
-            return f"cannot be read: {type(error).__name__}: {error}"
-        if key != folder.name:
-            return f"job.json describes job {key}, not {folder.name}"
-        return None
+            return f"cannot be read: {type(error).__name__}: {error}", None
+        if job.key != folder.name:
+            return f"job.json describes job {job.key}, not {folder.name}", None
+        return None, JobRecord(job, predictions, info)
 
     def writable(self) -> bool:
         """Whether damaged entries can be moved aside here (a read-only store is only read)."""
@@ -235,17 +246,11 @@ class Store:
         for folder in sorted(self.runs.iterdir()):
             if folder.name.startswith(".tmp-") or not folder.is_dir():
                 continue
-            problem = self.problem(folder)
+            problem, record = self._inspect(folder)
             if problem is None:
-                try:
-                    raw = json.loads((folder / "predictions.json").read_text())
-                    yield JobRecord(Job.from_canonical((folder / "job.json").read_text()),
-                                    Predictions.from_json(raw),
-                                    json.loads((folder / "info.json").read_text()))
-                    continue
-                except (OSError, ValueError, TypeError, KeyError) as error:
-                    problem = f"cannot be read: {type(error).__name__}: {error}"
-            self._quarantine(folder, problem)
+                yield record
+            else:
+                self._quarantine(folder, problem)
 
     def curves(self, job: Job) -> pd.DataFrame | None:
         """The job's training curves (step, loss, selection_accuracy), if it stored them."""
