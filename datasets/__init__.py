@@ -1,7 +1,7 @@
 """Dataset adapters and views, one line each: name -> "module:attr" (+ keyword arguments for
 an adapter, a version for a view)."""
 
-from mer_bench.benchmark.registry import Registry
+from mer_bench.benchmark.protocol.registry import Registry
 
 DATASETS = Registry("dataset", entry_point_group="mer_bench.datasets")
 register = DATASETS.register

@@ -4,10 +4,10 @@ labels from the list); `composite-3-flows` (the same from released flow images);
 (Zong et al.'s CASME II / SMIC-HS pair); `mmew-4`, `mmew-6`; `casme3-3`, `casme3-4`,
 `casme3-7`; `ckplus-7` (for pretraining); and the synthetic stand-ins. Any task of two
 datasets or more runs leaving one dataset out as `NAME@lodo`. What a task is and does is
-benchmark/tasks.py's.
+benchmark/protocol/tasks.py's.
 """
 
-from mer_bench.benchmark.tasks import TASKS, FrameRules, MemberList, Source, Task
+from mer_bench.benchmark.protocol.tasks import TASKS, FrameRules, MemberList, Source, Task
 
 # Emotion -> class, as each dataset writes its emotions (lower-cased).
 CASME2_5 = {"happiness": "happiness", "surprise": "surprise", "disgust": "disgust",

@@ -14,8 +14,8 @@ A plugin's own input is a view: a function of a clip's bundle, registered with a
 Everything else in the project may change between releases; these names keep their meaning.
 """
 
-from mer_bench.benchmark.registry import Registry, RegistryError
-from mer_bench.benchmark.tasks import TASKS
+from mer_bench.benchmark.protocol.registry import Registry, RegistryError
+from mer_bench.benchmark.protocol.tasks import TASKS
 from mer_bench.datasets import DATASETS, VIEWS
 from mer_bench.datasets import register as register_dataset
 from mer_bench.datasets import register_view

@@ -1,9 +1,9 @@
 """Methods, one line each: name -> "module:attr" + keyword arguments, imported lazily.
 
-A plugin outside the repository calls `register` the same way (see the README).
+A plugin outside the repository calls `register` the same way (docs/plugins.md).
 """
 
-from mer_bench.benchmark.registry import Registry
+from mer_bench.benchmark.protocol.registry import Registry
 
 METHODS = Registry("method", entry_point_group="mer_bench.methods")
 register = METHODS.register

@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
-from mer_bench.methods.training import (
-    TorchMethod, batch_indices, class_weights, training_log)
+from mer_bench.methods.batches import batch_indices, class_weights, training_log
+
+if TYPE_CHECKING:
+    from mer_bench.methods.training import TorchMethod
 
 
 @dataclass

@@ -9,7 +9,7 @@ classifiers trained by self-knowledge distillation). With every switch off it is
 improved TSCNN baseline. Facts: the paper and measurements of its authors' release (MIT
 licence), checked in tests/test_skd_tstsan.py; docs/architecture.md says where they come from.
 
-Departures (also in the README):
+Departures (also on its page, docs/methods/skd_tstsan.md):
 - Switches off, the streams' first convs take the raw inputs at 48x48 (S: the apex face, L:
   the 16 apex blocks, T: each flow), so the maps are 44 -> 22 -> 11; the reference gives no
   sizes for that baseline, this is our reading of "the conv layers then take the raw inputs".

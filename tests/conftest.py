@@ -50,8 +50,8 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def _prepared_synthetic(tmp_path_factory) -> Path:
     """A results folder with the synthetic default generated and preprocessed, made once."""
-    from mer_bench.benchmark.config import RunConfig
-    from mer_bench.benchmark.planning import prepare_task
+    from mer_bench.benchmark.execution.config import RunConfig
+    from mer_bench.benchmark.execution.planning import prepare_task
 
     results = tmp_path_factory.mktemp("prepared") / "results"
     prepare_task("synthetic-5", RunConfig(results=results, progress=False), workers=2)
@@ -71,8 +71,8 @@ def results(_prepared_synthetic, tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def synthetic_samples(_prepared_synthetic):
     """16 prepared synthetic clips of two subjects: (bundles, labels, subjects, clip keys)."""
-    from mer_bench.benchmark.config import RunConfig
-    from mer_bench.benchmark.planning import prepare_task
+    from mer_bench.benchmark.execution.config import RunConfig
+    from mer_bench.benchmark.execution.planning import prepare_task
 
     config = RunConfig(results=_prepared_synthetic, progress=False)
     prepared = prepare_task("synthetic-5", config)

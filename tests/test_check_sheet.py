@@ -3,11 +3,11 @@
 import numpy as np
 from matplotlib import image as mpimg
 
-from mer_bench.benchmark import check_sheet
-from mer_bench.benchmark.check_sheet import flow_colour, make_check_sheet, sample_clips
+from mer_bench.benchmark.tools import check_sheet
+from mer_bench.benchmark.tools.check_sheet import flow_colour, make_check_sheet, sample_clips
 from mer_bench.benchmark.cli import main
-from mer_bench.benchmark.config import RunConfig
-from mer_bench.benchmark.tasks import TASKS, load_task
+from mer_bench.benchmark.execution.config import RunConfig
+from mer_bench.benchmark.protocol.tasks import TASKS, load_task
 
 
 def bands(image: np.ndarray, rows: int, header_in: float) -> list[np.ndarray]:

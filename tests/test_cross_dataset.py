@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from mer_bench.benchmark.config import RunConfig
-from mer_bench.benchmark.folds import fold_of
-from mer_bench.benchmark.protocol_cards import task_definition
-from mer_bench.benchmark.tasks import PROTOCOLS, Task, build_task, load_task
+from mer_bench.benchmark.execution.config import RunConfig
+from mer_bench.benchmark.protocol.folds import fold_of
+from mer_bench.benchmark.protocol.cards import task_definition
+from mer_bench.benchmark.protocol.tasks import PROTOCOLS, Task, build_task, load_task
 from mer_bench.datasets.errors import DatasetError
 
 

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from mer_bench.benchmark.tasks import TASKS, load_task
+from mer_bench.benchmark.protocol.tasks import TASKS, load_task
 from mer_bench.datasets.casme3 import CASME3
 from mer_bench.datasets.errors import DatasetError
 from mer_bench.datasets.sheets import ANNOTATIONS_ENV

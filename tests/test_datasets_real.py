@@ -13,9 +13,9 @@ from collections import Counter
 
 import pytest
 
-from mer_bench.benchmark.folds import loso_folds
-from mer_bench.benchmark.config import RunConfig
-from mer_bench.benchmark.tasks import TASKS, Source, Task, build_task, load_task
+from mer_bench.benchmark.protocol.folds import loso_folds
+from mer_bench.benchmark.execution.config import RunConfig
+from mer_bench.benchmark.protocol.tasks import TASKS, Source, Task, build_task, load_task
 from mer_bench.datasets.casme2 import CASME2
 from mer_bench.datasets.errors import DatasetError
 from mer_bench.datasets.sheets import ANNOTATIONS_ENV

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from openpyxl import Workbook
 
-from mer_bench.benchmark.config import RunConfig
-from mer_bench.benchmark.planning import prepare_task
-from mer_bench.benchmark.tasks import TASKS, load_task
+from mer_bench.benchmark.execution.config import RunConfig
+from mer_bench.benchmark.execution.planning import prepare_task
+from mer_bench.benchmark.protocol.tasks import TASKS, load_task
 from mer_bench.datasets import DATASETS
 from mer_bench.datasets.casme2 import CASME2
 from mer_bench.datasets.casme3 import CASME3
@@ -309,7 +309,7 @@ def test_a_task_with_an_empty_class_refuses_and_lists_with_a_warning(tmp_path, c
 def test_a_class_the_data_lack_refuses_unless_the_task_is_asked_to_drop_it(tmp_path):
     from dataclasses import replace
 
-    from mer_bench.benchmark.tasks import build_task
+    from mer_bench.benchmark.protocol.tasks import build_task
 
     config = RunConfig(default_data_root=str(tmp_path))
     five = build_task("synthetic-5")

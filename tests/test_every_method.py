@@ -1,11 +1,11 @@
 """Every registered method, found in the registry (not a hand-kept list): it keeps the method
-contract (benchmark/contract.py), and a torch model's loss falls on a fixed batch."""
+contract (benchmark/tools/contract.py), and a torch model's loss falls on a fixed batch."""
 
 import numpy as np
 import pytest
 import torch
 
-from mer_bench.benchmark.contract import ContractFold, check_method, fold_splits
+from mer_bench.benchmark.tools.contract import ContractFold, check_method, fold_splits
 from mer_bench.methods import METHODS
 from mer_bench.methods.training import TorchMethod, pick_device
 
@@ -27,7 +27,7 @@ def test_the_registry_holds_the_paper_baselines():
 @pytest.mark.parametrize("name", NAMES)
 def test_keeps_the_method_contract(name, fold):
     """Views registered and read exactly, finite logits per head, deterministic, no held-out
-    labels read (benchmark/contract.py, what `check-plugin` runs)."""
+    labels read (benchmark/tools/contract.py, what `check-plugin` runs)."""
     checks = check_method(name, fold)
     assert len(checks) == 6 and [c for c in checks if not c.passed] == []
 

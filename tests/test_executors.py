@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from mer_bench.benchmark.executors import ProcessExecutor, make_executor, visible_gpus
+from mer_bench.benchmark.execution.executors import ProcessExecutor, make_executor, visible_gpus
 
 pytestmark = pytest.mark.slow
 

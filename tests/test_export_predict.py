@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from mer_bench.benchmark.cli import main
-from mer_bench.benchmark.model_export import read_export, write_export
-from mer_bench.benchmark.prediction import predict_source, softmax
-from mer_bench.benchmark.store import Store
+from mer_bench.benchmark.storage.model_files import read_export, write_export
+from mer_bench.benchmark.tools.prediction import predict_source, softmax
+from mer_bench.benchmark.storage.store import Store
 from mer_bench.datasets.errors import ClipError, FaceNotFound
 from mer_bench.datasets.user_clip import folder_clip, frame_numbers
 
@@ -200,10 +200,10 @@ def test_an_export_never_overwrites_a_folder_that_is_not_one(tmp_path):
 
 
 def test_folds_start_from_an_export_and_rerun_when_it_changes(exported_fold, capsys):
-    from mer_bench.benchmark.config import RunConfig
-    from mer_bench.benchmark.execution import _job_data
-    from mer_bench.benchmark.jobs import Grid, MethodSpec
-    from mer_bench.benchmark.planning import plan
+    from mer_bench.benchmark.execution.config import RunConfig
+    from mer_bench.benchmark.execution.one_job import _job_data
+    from mer_bench.benchmark.protocol.grids import Grid, MethodSpec
+    from mer_bench.benchmark.execution.planning import plan
     from safetensors.torch import load_file
 
     results, _ = exported_fold

@@ -6,10 +6,11 @@ from dataclasses import replace
 
 import pytest
 
-from mer_bench.benchmark.cli import grid_path
-from mer_bench.benchmark.execution import job_method
-from mer_bench.benchmark.jobs import Job, load_grid
-from mer_bench.benchmark.pretraining import pretraining_job
+from mer_bench.benchmark.protocol.grids import grid_path
+from mer_bench.benchmark.execution.one_job import job_method
+from mer_bench.benchmark.protocol.grids import load_grid
+from mer_bench.benchmark.protocol.jobs import Job
+from mer_bench.benchmark.execution.pretraining import pretraining_job
 from mer_bench.methods import FLAGSHIP, METHODS
 from mer_bench.methods.training import TorchMethod
 

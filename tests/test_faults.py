@@ -7,10 +7,10 @@ import shutil
 import pytest
 
 from mer_bench.benchmark.cli import main
-from mer_bench.benchmark.config import RunConfig
-from mer_bench.benchmark.planning import prepare_task
-from mer_bench.datasets import preprocess
-from mer_bench.datasets.preprocess import CacheUnwritable
+from mer_bench.benchmark.execution.config import RunConfig
+from mer_bench.benchmark.execution.planning import prepare_task
+from mer_bench.datasets import bundle_cache
+from mer_bench.datasets.bundle_cache import CacheUnwritable
 
 
 def uncached(results, tmp_path):
@@ -34,7 +34,7 @@ def test_a_cache_that_cannot_be_written_stops_preparing_and_drops_no_clip(result
         calls.append(1)
         raise fault
 
-    monkeypatch.setattr(preprocess.np, "savez", full_disk)
+    monkeypatch.setattr(bundle_cache.np, "savez", full_disk)
     with pytest.raises(CacheUnwritable, match=rf"cannot write the bundle cache .*"
                                               rf"{fault.strerror}.*no clip dropped"):
         prepare_task("synthetic-5", RunConfig(results=folder, progress=False))
@@ -50,20 +50,20 @@ def test_no_permission_under_the_cache_is_the_machines_fault_elsewhere_the_clips
     def denied(path, *args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied", str(path))
 
-    monkeypatch.setattr(preprocess.Path, "mkdir", denied)
+    monkeypatch.setattr(bundle_cache.Path, "mkdir", denied)
     with pytest.raises(CacheUnwritable, match="Permission denied"):
         prepare_task("synthetic-5", config)
     monkeypatch.undo()
     config = RunConfig(results=results, progress=False)  # bundles cached; one frame denied
     frames = sorted((results / "data" / "synthetic" / "sub01").glob("*/img*.jpg"))
-    original = preprocess.read_frames
+    original = bundle_cache.read_frames
 
     def read(clip, settings):
         if clip.key.endswith("sub01/EP01_01"):
             raise PermissionError(errno.EACCES, "Permission denied", str(frames[0]))
         return original(clip, settings)
 
-    monkeypatch.setattr(preprocess, "read_frames", read)
+    monkeypatch.setattr(bundle_cache, "read_frames", read)
     prepared = prepare_task("synthetic-5", config)
     assert list(prepared.report.failed) == ["synthetic/sub01/EP01_01"]
     assert str(frames[0]) in prepared.report.failed["synthetic/sub01/EP01_01"]
@@ -75,7 +75,7 @@ def test_the_command_line_says_why_and_exits_2(results, tmp_path, monkeypatch, c
     def full_disk(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(preprocess.np, "savez", full_disk)
+    monkeypatch.setattr(bundle_cache.np, "savez", full_disk)
     assert main(["run", "--methods", "majority", "--results", str(folder), "--quiet",
                  "--prepare-workers", "1"]) == 2
     assert "No space left on device" in capsys.readouterr().err
@@ -92,7 +92,8 @@ COMMON_VALUES = {"--results": "/tmp/r", "--plugin": "my_plugin.py", "--data-root
 
 
 def test_every_common_option_is_honoured_before_or_after_the_subcommand():
-    from mer_bench.benchmark.cli import _common, parse
+    from mer_bench.benchmark.cli import parse
+    from mer_bench.benchmark.cli.options import common_options as _common
 
     options = [a.option_strings[0] for a in _common()._actions]
     assert sorted(options) == sorted(COMMON_VALUES)  # a new option needs a value here
@@ -131,7 +132,7 @@ def test_a_budget_or_count_below_one_is_refused_before_any_work(argv, capsys):
     ('tasks = ["synthetic-5"\n', "is not valid TOML"),
 ])
 def test_a_grid_value_of_the_wrong_kind_is_refused_naming_it(tmp_path, text, named):
-    from mer_bench.benchmark.jobs import load_grid
+    from mer_bench.benchmark.protocol.grids import load_grid
 
     path = tmp_path / "bad.toml"
     path.write_text(text)
@@ -142,8 +143,8 @@ def test_a_grid_value_of_the_wrong_kind_is_refused_naming_it(tmp_path, text, nam
 
 def test_unknown_options_and_a_missing_gpu_fail_before_anything_is_prepared(tmp_path,
                                                                             monkeypatch):
-    from mer_bench.benchmark import planning
-    from mer_bench.benchmark.jobs import Grid, MethodSpec
+    from mer_bench.benchmark.execution import planning
+    from mer_bench.benchmark.protocol.grids import Grid, MethodSpec
 
     def no_preparing(*args, **kwargs):
         raise AssertionError("a task was prepared")
@@ -208,7 +209,7 @@ def test_tables_never_render_a_damaged_job_and_say_which_it_was(results, capsys)
 def test_a_sweep_spares_a_live_writers_temporary_folder(tmp_path):
     import os
 
-    from mer_bench.benchmark.store import Store
+    from mer_bench.benchmark.storage.store import Store
 
     store = Store(tmp_path)
     store.runs.mkdir(parents=True)
@@ -271,7 +272,7 @@ def test_a_bundle_that_fails_again_drops_only_its_clip(results, monkeypatch):
     config = RunConfig(results=results, progress=False)
     first = prepare_task("synthetic-5", config)
     clip, key = next(iter(first.report.keys.items()))
-    monkeypatch.setattr(preprocess.BundleCache, "damage",
+    monkeypatch.setattr(bundle_cache.BundleCache, "damage",
                         lambda self, k: "BadZipFile: broken disk" if k == key else None)
     again = prepare_task("synthetic-5", config)
     assert list(again.report.failed) == [clip] and "nor once remade" in again.report.failed[clip]
@@ -288,8 +289,8 @@ def test_an_unreadable_frame_drops_its_clip_and_names_the_file(results, tmp_path
                     key=lambda p: int(p.stem[3:]))
     for frame in frames:  # whichever of them is the onset, apex or offset
         frame.write_bytes(frame.read_bytes()[:60] if content == "truncated" else content)
-    from mer_bench.benchmark.tasks import build_task, load_task
-    from mer_bench.datasets.preprocess import prepare_clips
+    from mer_bench.benchmark.protocol.tasks import build_task, load_task
+    from mer_bench.datasets.bundle_cache import prepare_clips
 
     data = load_task(build_task("synthetic-5"), {"synthetic": folder / "data" / "synthetic"})
     one = [s.clip for s in data.samples if s.clip.key == "synthetic/sub01/EP01_01"]
@@ -420,8 +421,8 @@ def test_the_same_threads_give_the_same_bits_serial_or_in_workers(results, tmp_p
 
 
 def test_bf16_on_a_cpu_without_bf16_instructions_is_said_to_be_slow(monkeypatch):
-    from mer_bench.benchmark import environment
-    from mer_bench.benchmark.environment import bf16_note
+    from mer_bench.benchmark.execution import environment
+    from mer_bench.benchmark.execution.environment import bf16_note
 
     avx2_only = {"fpu", "sse2", "avx", "avx2", "fma"}
     assert "no native bf16 instructions" in bf16_note("bf16", "cpu", avx2_only)
@@ -436,7 +437,7 @@ def test_bf16_on_a_cpu_without_bf16_instructions_is_said_to_be_slow(monkeypatch)
 def test_a_full_disk_while_storing_stops_the_run_and_keeps_what_was_stored(results,
                                                                            monkeypatch,
                                                                            capsys, fault):
-    from mer_bench.benchmark.store import Store
+    from mer_bench.benchmark.storage.store import Store
 
     real, calls = Store.write, []
 
@@ -480,9 +481,9 @@ def test_two_runs_on_one_store_at_once_both_complete_and_leave_it_whole(results)
 
 def test_an_ordinary_os_error_of_folds_trained_together_is_recorded_for_each(results,
                                                                             monkeypatch):
-    from mer_bench.benchmark import execution
-    from mer_bench.benchmark.config import RunConfig
-    from mer_bench.benchmark.jobs import Job
+    from mer_bench.benchmark.execution import one_job as execution
+    from mer_bench.benchmark.execution.config import RunConfig
+    from mer_bench.benchmark.protocol.jobs import Job
 
     def broken(jobs, config, store):
         raise FileNotFoundError(errno.ENOENT, "No such file or directory", "/gone")

@@ -77,10 +77,10 @@ def test_the_runner_trains_a_runs_folds_together_with_the_sequential_results(res
     """STSTNet has no dropout: fold-parallel and sequential give the same predictions."""
     import shutil
 
-    from mer_bench.benchmark.jobs import Grid, MethodSpec
-    from mer_bench.benchmark.config import RunConfig
-    from mer_bench.benchmark.runner import run_grid
-    from mer_bench.benchmark.store import Store
+    from mer_bench.benchmark.protocol.grids import Grid, MethodSpec
+    from mer_bench.benchmark.execution.config import RunConfig
+    from mer_bench.benchmark.execution.runner import run_grid
+    from mer_bench.benchmark.storage.store import Store
 
     alone = tmp_path / "alone"
     shutil.copytree(results, alone)
@@ -126,7 +126,7 @@ def test_bench_times_the_method_it_is_given_and_refuses_one_it_cannot(capsys):
 
 
 def test_auto_fold_parallel_is_sequential_on_cpu_and_fills_a_gpu_by_measured_memory():
-    from mer_bench.benchmark.execution import HEADROOM, auto_fold_parallel
+    from mer_bench.benchmark.execution.one_job import HEADROOM, auto_fold_parallel
 
     assert auto_fold_parallel("cpu", 1e6) == 1
     gib = 2**30
@@ -159,8 +159,8 @@ def test_fold_memory_counts_weights_adam_and_the_activations_of_a_step():
 
 
 def test_fold_groups_take_each_runs_own_size():
-    from mer_bench.benchmark.jobs import Job
-    from mer_bench.benchmark.execution import fold_groups
+    from mer_bench.benchmark.protocol.jobs import Job
+    from mer_bench.benchmark.execution.one_job import fold_groups
 
     jobs = [Job(name, "synthetic-5", f"synthetic/sub{k:02d}") for name in ("ststnet.shared", "tscnn")
             for k in range(1, 8)]
@@ -175,9 +175,9 @@ def test_auto_on_a_gpu_sizes_each_run_from_its_methods_measured_memory(results, 
     from functools import partial
 
     from mer_bench.methods import training as training_module
-    from mer_bench.benchmark.jobs import Job
-    from mer_bench.benchmark.config import RunConfig
-    from mer_bench.benchmark.execution import HEADROOM, auto_size, fold_groups
+    from mer_bench.benchmark.protocol.jobs import Job
+    from mer_bench.benchmark.execution.config import RunConfig
+    from mer_bench.benchmark.execution.one_job import HEADROOM, auto_size, fold_groups
     from mer_bench.methods.fold_parallel import fold_memory_bytes
 
     monkeypatch.setattr(training_module, "pick_device", lambda requested=None:
@@ -198,9 +198,9 @@ def test_auto_on_a_gpu_sizes_each_run_from_its_methods_measured_memory(results, 
 
 
 def test_the_gpu_scale_grid_is_a_casme2_sized_loso_at_the_papers_budget():
-    from mer_bench.benchmark.cli import grid_path
-    from mer_bench.benchmark.jobs import load_grid
-    from mer_bench.benchmark.tasks import TASKS
+    from mer_bench.benchmark.protocol.grids import grid_path
+    from mer_bench.benchmark.protocol.grids import load_grid
+    from mer_bench.benchmark.protocol.tasks import TASKS
     from mer_bench.datasets import DATASETS
     from mer_bench.datasets.synthetic_frames import SyntheticSpec
 

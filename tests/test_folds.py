@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mer_bench.benchmark.folds import fold_of, loso_folds
+from mer_bench.benchmark.protocol.folds import fold_of, loso_folds
 
 
 def test_loso_folds_partition_the_samples_by_subject():

@@ -7,7 +7,8 @@ import torch
 
 from mer_bench.datasets.errors import ClipError
 from mer_bench.datasets.interpolation import curve, interpolate_frames, path_graph_laplacian
-from mer_bench.datasets.preprocess import BundleCache, PreprocessSettings
+from mer_bench.datasets.bundle_cache import BundleCache
+from mer_bench.datasets.preprocess import PreprocessSettings
 from mer_bench.datasets.views import build_view
 from mer_bench.methods.skd_tstsan import SKDTSTSAN, Switches
 from tests.conftest import face_frame, write_clip

@@ -2,7 +2,9 @@
 
 import pytest
 
-from mer_bench.benchmark.jobs import Grid, Job, MethodSpec, load_grid
+from mer_bench.benchmark.protocol.grids import Grid, MethodSpec, load_grid
+
+from mer_bench.benchmark.protocol.jobs import Job
 
 
 def test_key_is_stable_and_changes_with_anything_that_changes_a_result():
@@ -124,7 +126,7 @@ def test_the_quick_grid_ships_with_the_package():
 
 
 def test_the_comparison_grid_runs_every_registered_method_but_the_ablation_rows():
-    from mer_bench.benchmark.cli import grid_path
+    from mer_bench.benchmark.protocol.grids import grid_path
     from mer_bench.methods import METHODS
 
     grid = load_grid(grid_path("comparison"))
@@ -133,7 +135,7 @@ def test_the_comparison_grid_runs_every_registered_method_but_the_ablation_rows(
 
 
 def test_the_ablation_grid_holds_every_row_of_table5():
-    from mer_bench.benchmark.cli import grid_path
+    from mer_bench.benchmark.protocol.grids import grid_path
     from tests.test_skd_tstsan import TABLE5
 
     grid = load_grid(grid_path("ablation"))
@@ -142,7 +144,7 @@ def test_the_ablation_grid_holds_every_row_of_table5():
 
 
 def test_an_unknown_grid_name_lists_the_shipped_ones():
-    from mer_bench.benchmark.cli import grid_path
+    from mer_bench.benchmark.protocol.grids import grid_path
 
     shipped = ("shipped grids: ablation, comparison, cross_dataset, fig9, gpu_scale, honesty, "
                "key_frames, preprocessing, quick, table1")

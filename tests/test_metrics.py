@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import confusion_matrix, f1_score, recall_score
 
-from mer_bench.benchmark.metrics import score
+from mer_bench.benchmark.stats.metrics import score
 
 
 @pytest.mark.parametrize("seed", range(5))

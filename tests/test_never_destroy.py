@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 from mer_bench.benchmark.cli import main
-from mer_bench.benchmark.config import RunConfig
-from mer_bench.benchmark.model_export import write_export
-from mer_bench.benchmark.owned_outputs import OWNED_MANIFEST
-from mer_bench.benchmark.store import Store
+from mer_bench.benchmark.execution.config import RunConfig
+from mer_bench.benchmark.storage.model_files import write_export
+from mer_bench.benchmark.storage.owned_outputs import OWNED_MANIFEST
+from mer_bench.benchmark.storage.store import Store
 from mer_bench.methods import METHODS
 
 
@@ -86,7 +86,7 @@ def test_report_replaces_its_own_site_but_not_one_a_user_added_to(results, tmp_p
 
 
 def test_a_failing_report_leaves_the_previous_one_whole(results, tmp_path, capsys, monkeypatch):
-    from mer_bench.benchmark import report
+    from mer_bench.benchmark.reporting import report
 
     stored_majority(results, capsys)
     site = tmp_path / "site"
@@ -222,9 +222,9 @@ def test_non_finite_logits_fail_the_job_named_and_are_never_stored(results, nan_
 def test_a_released_weights_file_of_nan_fails_its_fold_alone(tmp_path):
     import torch
 
-    from mer_bench.benchmark.jobs import Grid, MethodSpec
-    from mer_bench.benchmark.runner import run_grid
-    from mer_bench.benchmark.tables import run_scores
+    from mer_bench.benchmark.protocol.grids import Grid, MethodSpec
+    from mer_bench.benchmark.execution.runner import run_grid
+    from mer_bench.benchmark.stats.runs import run_scores
     from mer_bench.methods.ststnet import STSTNetRelease
     from tests.test_released_format import write_release
 
@@ -271,7 +271,7 @@ def test_a_stored_job_with_nan_logits_is_not_a_result(results, capsys):
 def test_score_refuses_non_finite_or_blank_logits_naming_file_line_and_column(results,
                                                                              tmp_path, capsys,
                                                                              cell, said):
-    from mer_bench.benchmark.planning import prepare_task
+    from mer_bench.benchmark.execution.planning import prepare_task
 
     data = prepare_task("synthetic-5", RunConfig(results=results, progress=False)).data
     classes = data.task.classes
@@ -377,7 +377,7 @@ def test_verify_repair_says_only_what_it_moved(results, capsys, monkeypatch):
 
 
 def test_ctrl_c_during_a_run_is_one_line_and_exit_130(results, capsys, monkeypatch):
-    from mer_bench.benchmark import runner
+    from mer_bench.benchmark.execution import runner
 
     real = runner.execute_group
     calls = []
@@ -473,7 +473,7 @@ def test_verify_of_a_results_folder_that_does_not_exist_says_so(tmp_path, capsys
 
 def test_a_read_only_store_with_a_damaged_job_is_read_never_written(results, tmp_path, capsys,
                                                                     monkeypatch):
-    from mer_bench.benchmark import cli
+    from mer_bench.benchmark.cli import results as results_commands
 
     folders = stored_majority(results, capsys)
     (folders[5] / "predictions.json").write_text("[")
@@ -482,7 +482,7 @@ def test_a_read_only_store_with_a_damaged_job_is_read_never_written(results, tmp
     def read_only(*args, **kwargs):
         raise PermissionError(errno.EROFS, "Read-only file system", str(results / "tables"))
 
-    monkeypatch.setattr(cli, "write_tables", read_only)
+    monkeypatch.setattr(results_commands, "write_tables", read_only)
     assert main(["tables", "--results", str(results)]) == 0
     captured = capsys.readouterr()
     assert "incomplete (9/10 folds)" in captured.out
@@ -510,8 +510,8 @@ def test_stored_jobs_and_exports_follow_the_users_umask(results, tmp_path, capsy
 
 
 def test_non_finite_logits_never_reach_the_store_through_its_own_write(tmp_path):
-    from mer_bench.benchmark.jobs import Job
-    from mer_bench.benchmark.store import NonFiniteResult, Predictions
+    from mer_bench.benchmark.protocol.jobs import Job
+    from mer_bench.benchmark.storage.store import NonFiniteResult, Predictions
 
     predictions = Predictions(("a/b/c",), ("a/b",), np.array([0]),
                               {"final": np.array([[np.inf, 0.0]])}, ("x", "y"))

@@ -10,14 +10,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mer_bench.benchmark.cli import grid_path, main
-from mer_bench.benchmark.figures import confusion_figure, fig9_figure, fig9_points, save
-from mer_bench.benchmark.metrics import score
-from mer_bench.benchmark.paper import paper_grid_names
-from mer_bench.benchmark.paper_tables import PAPER_GRIDS, load_paper_table, render, run_label
-from mer_bench.benchmark.reference import REFERENCE, reported
-from mer_bench.benchmark.tables import RunScores
-from mer_bench.benchmark.uncertainty import Pooled
+from mer_bench.benchmark.protocol.grids import grid_path
+
+from mer_bench.benchmark.cli import main
+from mer_bench.benchmark.paper.figures import fig9_figure, fig9_points
+from mer_bench.benchmark.reporting.figures import confusion_figure, save
+from mer_bench.benchmark.stats.metrics import score
+from mer_bench.benchmark.reporting.paper_outputs import paper_grid_names
+from mer_bench.benchmark.paper.tables import PAPER_GRIDS, load_paper_table, render, run_label
+from mer_bench.benchmark.paper.reference import REFERENCE, reported
+from mer_bench.benchmark.stats.runs import RunScores
+from mer_bench.benchmark.stats.uncertainty import Pooled
 
 GOLDEN = Path(__file__).parent / "golden"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference" / "paper_results.csv"

@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mer_bench.benchmark.config import RunConfig
-from mer_bench.benchmark.planning import prepare_task
-from mer_bench.datasets.preprocess import BundleCache, PreprocessSettings
+from mer_bench.benchmark.execution.config import RunConfig
+from mer_bench.benchmark.execution.planning import prepare_task
+from mer_bench.datasets.bundle_cache import BundleCache
+from mer_bench.datasets.preprocess import PreprocessSettings
 from mer_bench.datasets.sheets import ANNOTATIONS_ENV
 from mer_bench.datasets.synthetic import Synthetic
 from mer_bench.datasets.tasks import CASME2_5
@@ -23,7 +24,7 @@ from tests import dataset_trees as trees
 from tests.conftest import REPO, face_frame, write_clip
 
 PLUGIN = '''
-from mer_bench.benchmark.tasks import TASKS, Source, Task
+from mer_bench.benchmark.protocol.tasks import TASKS, Source, Task
 from mer_bench.datasets.tasks import CASME2_5
 from mer_bench.datasets import register
 

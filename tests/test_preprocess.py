@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from mer_bench.datasets.errors import ClipError, FaceNotFound
-from mer_bench.datasets.preprocess import BundleCache, PreprocessSettings, prepare_clips
+from mer_bench.datasets.bundle_cache import BundleCache, prepare_clips
+from mer_bench.datasets.preprocess import PreprocessSettings
 from mer_bench.datasets.views import build_view
 from tests.conftest import casme_clip, face_frame, write_clip
 

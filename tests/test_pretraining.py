@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from mer_bench.benchmark.jobs import Grid, MethodSpec
-from mer_bench.benchmark.config import RunConfig
-from mer_bench.benchmark.runner import run_grid
-from mer_bench.benchmark.store import Store
+from mer_bench.benchmark.protocol.grids import Grid, MethodSpec
+from mer_bench.benchmark.execution.config import RunConfig
+from mer_bench.benchmark.execution.runner import run_grid
+from mer_bench.benchmark.storage.store import Store
 from mer_bench.methods import METHODS
 
 
@@ -59,7 +59,7 @@ def test_folds_start_from_one_cached_checkpoint_of_the_macro_set(results):
 
 def test_a_method_that_cannot_pretrain_is_refused_at_planning(results):
     """Pretraining is a capability the method declares (it implements `pretrain`)."""
-    from mer_bench.benchmark.planning import plan
+    from mer_bench.benchmark.execution.planning import plan
 
     assert METHODS.build("skd_tstsan").can_pretrain()
     assert not METHODS.build("majority").can_pretrain()

@@ -6,7 +6,7 @@ import json
 import pandas as pd
 
 from mer_bench.benchmark.cli import main
-from mer_bench.benchmark.protocol_cards import diff, find_card, flatten
+from mer_bench.benchmark.protocol.cards import diff, find_card, flatten
 
 GRID = """
 description = "two rows on the synthetic default"

@@ -6,9 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from mer_bench.benchmark.config import RunConfig
-from mer_bench.benchmark.jobs import Job, load_grid
-from mer_bench.benchmark.uncertainty import Pooled, difference_ci, subject_draws
+from mer_bench.benchmark.execution.config import RunConfig
+from mer_bench.benchmark.protocol.grids import load_grid
+from mer_bench.benchmark.protocol.jobs import Job
+from mer_bench.benchmark.stats.uncertainty import Pooled, difference_ci, subject_draws
 from mer_bench.datasets.clip import Clip
 from mer_bench.datasets.errors import ClipError
 from mer_bench.datasets.faces import detect_face
@@ -229,7 +230,8 @@ def test_retinaface_weights_are_given_by_name(tmp_path):
 
 
 def test_the_command_line_sets_the_run_s_settings():
-    from mer_bench.benchmark.cli import _preprocess, build_parser
+    from mer_bench.benchmark.cli import build_parser
+    from mer_bench.benchmark.cli.options import preprocess_of as _preprocess
 
     args = build_parser().parse_args(["run", "--key-frame-shift", "2", "--key-frame-seed", "3",
                                       "--crop", "per-frame", "--flow-encoding", "8bit"])
@@ -247,7 +249,7 @@ def test_difference_interval_against_brute_force():
     a = Pooled(labels, np.where(rng.random(60) < 0.7, labels, rng.integers(0, 3, 60)), subjects, 3)
     b = Pooled(labels, np.where(rng.random(60) < 0.4, labels, rng.integers(0, 3, 60)), subjects, 3)
     low, high = difference_ci([a], [b], draws=200, seed=4)
-    from mer_bench.benchmark.metrics import score
+    from mer_bench.benchmark.stats.metrics import score
 
     names = sorted(set(subjects))
     weights = subject_draws(len(names), 200, 4)

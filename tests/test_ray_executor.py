@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from mer_bench.benchmark.jobs import Grid, MethodSpec
-from mer_bench.benchmark.config import RunConfig
-from mer_bench.benchmark.runner import run_grid
-from mer_bench.benchmark.store import Store
+from mer_bench.benchmark.protocol.grids import Grid, MethodSpec
+from mer_bench.benchmark.execution.config import RunConfig
+from mer_bench.benchmark.execution.runner import run_grid
+from mer_bench.benchmark.storage.store import Store
 from tests.conftest import REPO
 from tests.test_runner import FLAKY, KILLS_ITSELF_ONCE, predictions_by_job
 

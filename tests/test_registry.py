@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from mer_bench.benchmark.registry import Registry, RegistryError, load_plugin
+from mer_bench.benchmark.protocol.registry import Registry, RegistryError, load_plugin
 
 
 def test_duplicate_name_is_an_error():

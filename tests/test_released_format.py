@@ -11,19 +11,22 @@ import numpy as np
 import pytest
 import torch
 
-from mer_bench.benchmark.jobs import Grid, Job, MethodSpec
-from mer_bench.benchmark.released_weights import match_weights
-from mer_bench.benchmark.config import RunConfig
-from mer_bench.benchmark.runner import run_grid
-from mer_bench.benchmark.tables import run_scores
-from mer_bench.benchmark.tasks import TASKS, load_task
+from mer_bench.benchmark.protocol.grids import Grid, MethodSpec
+
+from mer_bench.benchmark.protocol.jobs import Job
+from mer_bench.benchmark.execution.released_weights import match_weights
+from mer_bench.benchmark.execution.config import RunConfig
+from mer_bench.benchmark.execution.runner import run_grid
+from mer_bench.benchmark.stats.runs import run_scores
+from mer_bench.benchmark.protocol.tasks import TASKS, load_task
 from mer_bench.datasets.errors import DatasetError
 from mer_bench.datasets.preprocess import PreprocessSettings, make_bundle, read_frames
 from mer_bench.datasets.released_flows import (ENCODING_VERSION, IMAGE_MISSING, NOT_LABELLED,
                                                ReleasedFlows)
 from mer_bench.datasets.views import build_view
 from mer_bench.methods.ststnet import STSTNet, STSTNetRelease
-from mer_bench.methods.training import Recipe, pass_batches
+from mer_bench.methods.batches import pass_batches
+from mer_bench.methods.training import Recipe
 
 # (dataset, sub, clip, label) as HTNet's combined_3_class2_for_optical_flow.csv writes them
 ROWS = [("casme2", "sub01", "EP02_01f", "1"), ("casme2", "sub01", "EP19_05f", "0"),
@@ -214,7 +217,7 @@ def test_released_weights_are_scored_through_the_runner_as_their_own_outputs(tmp
 
 
 def test_epoch_schedules_and_released_weights_are_trained_fold_by_fold():
-    from mer_bench.benchmark.execution import fold_groups
+    from mer_bench.benchmark.execution.one_job import fold_groups
 
     def run(method, **more):
         return [Job(method, "synthetic-5", f"synthetic/sub{k:02d}", **more) for k in range(4)]
@@ -226,7 +229,8 @@ def test_epoch_schedules_and_released_weights_are_trained_fold_by_fold():
 
 
 def test_weights_dir_on_the_command_line_is_named_by_its_folder_or_explicitly():
-    from mer_bench.benchmark.cli import _config, parse
+    from mer_bench.benchmark.cli import parse
+    from mer_bench.benchmark.cli.options import config_of as _config
 
     args = parse(["run", "--weights-dir", "/x/STSTNet_Weights",
                   "--weights-dir", "ststnet_weights=/y/w"])

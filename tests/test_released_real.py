@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 import torch
 
-from mer_bench.benchmark.jobs import Grid, MethodSpec
-from mer_bench.benchmark.config import RunConfig
-from mer_bench.benchmark.planning import prepare_task
-from mer_bench.benchmark.runner import run_grid
-from mer_bench.benchmark.scoring import score_file
-from mer_bench.benchmark.tables import run_scores
-from mer_bench.benchmark.tasks import TASKS, build_task, load_task
+from mer_bench.benchmark.protocol.grids import Grid, MethodSpec
+from mer_bench.benchmark.execution.config import RunConfig
+from mer_bench.benchmark.execution.planning import prepare_task
+from mer_bench.benchmark.execution.runner import run_grid
+from mer_bench.benchmark.stats.scoring import score_file
+from mer_bench.benchmark.stats.runs import run_scores
+from mer_bench.benchmark.protocol.tasks import TASKS, build_task, load_task
 from mer_bench.datasets.sheets import ANNOTATIONS_ENV, name_key
 from mer_bench.datasets.views import build_view
 from mer_bench.methods.ststnet import STSTNet, STSTNetRelease

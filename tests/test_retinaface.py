@@ -11,7 +11,8 @@ import torch
 
 from mer_bench.datasets import faces
 from mer_bench.datasets.faces import Box, detect_face
-from mer_bench.datasets.preprocess import BundleCache, PreprocessSettings
+from mer_bench.datasets.bundle_cache import BundleCache
+from mer_bench.datasets.preprocess import PreprocessSettings
 from mer_bench.datasets.retinaface import (
     RetinaFace,
     WeightsError,

@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from mer_bench.benchmark.jobs import Grid, MethodSpec
-from mer_bench.benchmark.config import RunConfig
-from mer_bench.benchmark.runner import run_grid
-from mer_bench.benchmark.store import Store
+from mer_bench.benchmark.protocol.grids import Grid, MethodSpec
+from mer_bench.benchmark.execution.config import RunConfig
+from mer_bench.benchmark.execution.runner import run_grid
+from mer_bench.benchmark.storage.store import Store
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -63,7 +63,7 @@ def test_external_plugin_runs_through_the_cli_like_a_builtin(results, tmp_path):
 
 
 def test_plugin_from_an_entry_point(tmp_path, monkeypatch):
-    from mer_bench.benchmark.registry import Registry
+    from mer_bench.benchmark.protocol.registry import Registry
 
     (tmp_path / "ep_plugin_mod.py").write_text(
         "def register_all(registry):\n    registry.register('from_entry_point', 'json:dumps')\n")

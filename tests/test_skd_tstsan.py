@@ -1,4 +1,4 @@
-"""SKD-TSTSAN against the facts of ../shared/reference/skd_tstsan.md, measured."""
+"""SKD-TSTSAN against the facts of its paper (arXiv 2406.17538) and its authors' release, measured."""
 
 import math
 

@@ -10,10 +10,12 @@ import pytest
 import torch
 from torch import nn
 
-from mer_bench.benchmark.jobs import Grid, Job, MethodSpec, load_grid
-from mer_bench.benchmark.config import RunConfig
-from mer_bench.benchmark.execution import fold_groups
-from mer_bench.benchmark.runner import run_grid
+from mer_bench.benchmark.protocol.grids import Grid, MethodSpec, load_grid
+
+from mer_bench.benchmark.protocol.jobs import Job
+from mer_bench.benchmark.execution.config import RunConfig
+from mer_bench.benchmark.execution.one_job import fold_groups
+from mer_bench.benchmark.execution.runner import run_grid
 from mer_bench.methods import METHODS
 from mer_bench.methods.base import Speed
 from mer_bench.methods.fold_parallel import FoldData, train_folds

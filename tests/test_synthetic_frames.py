@@ -15,12 +15,11 @@ import pandas as pd
 import pytest
 
 from mer_bench.datasets import synthetic_frames
+from mer_bench.datasets.synthetic_faces import MOTION_POINTS, SOURCE_FACE_BOX
 from mer_bench.datasets.synthetic_frames import (
     ACTION_UNITS,
     EMOTIONS,
-    MOTION_POINTS,
     SHEET_NAME,
-    SOURCE_FACE_BOX,
     SyntheticSpec,
     generate,
 )
@@ -149,7 +148,7 @@ def test_failed_generation_leaves_nothing_that_looks_complete(tmp_path, monkeypa
     def broken(*args, **kwargs):
         raise RuntimeError("killed")
 
-    monkeypatch.setattr(synthetic_frames, "_write_clip", broken)
+    monkeypatch.setattr(synthetic_frames, "write_clip", broken)
     with pytest.raises(RuntimeError, match="killed"):
         generate(tmp_path / "set", TINY)
     assert list(tmp_path.iterdir()) == []

@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
-from mer_bench.benchmark.jobs import Job
-from mer_bench.benchmark.metrics import score
-from mer_bench.benchmark.store import JobRecord, Predictions
-from mer_bench.benchmark.tables import comparison_frame, render_markdown, run_scores, tidy_frame
+from mer_bench.benchmark.protocol.jobs import Job
+from mer_bench.benchmark.stats.metrics import score
+from mer_bench.benchmark.storage.store import JobRecord, Predictions
+from mer_bench.benchmark.stats.runs import run_scores
+from mer_bench.benchmark.reporting.tables import comparison_frame, render_markdown, tidy_frame
 
 FOLDS = ["synthetic/sub01", "synthetic/sub02", "synthetic/sub03"]
 
@@ -65,8 +66,8 @@ def test_markdown_says_the_data_is_synthetic_and_missing_cells_say_missing():
 
 def test_ablation_table_puts_a_check_mark_per_switch_in_table5_order():
     """The columns are the switches the registered entries declare (ablation_switches)."""
-    from mer_bench.benchmark.cli import method_switches
-    from mer_bench.benchmark.tables import ablation_frame, render_ablation
+    from mer_bench.benchmark.cli.results import method_switches
+    from mer_bench.benchmark.reporting.tables import ablation_frame, render_ablation
 
     records = [record(fold, 0, [0, 1, 2], [0, 1, 1], method=m)
                for m in ("skd_tstsan", "skd_tstsan.base", "majority") for fold in FOLDS]

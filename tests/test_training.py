@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from mer_bench.methods.base import FitContext, Split
-from mer_bench.methods.training import EpochSelector, TorchMethod, class_weights, validation_split
+from mer_bench.methods.batches import class_weights
+from mer_bench.methods.training import EpochSelector, TorchMethod, validation_split
 
 
 def test_validation_split_takes_whole_training_subjects():

@@ -5,8 +5,8 @@ import itertools
 import numpy as np
 import pytest
 
-from mer_bench.benchmark.metrics import score
-from mer_bench.benchmark.uncertainty import (Pooled, bootstrap_ci, metrics_of, paired_p_value,
+from mer_bench.benchmark.stats.metrics import score
+from mer_bench.benchmark.stats.uncertainty import (Pooled, bootstrap_ci, metrics_of, paired_p_value,
                                              subject_draws, subject_mean)
 
 K = 3

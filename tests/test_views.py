@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mer_bench.benchmark.jobs import Grid, MethodSpec
-from mer_bench.benchmark.registry import RegistryError
-from mer_bench.benchmark.config import RunConfig
-from mer_bench.benchmark.planning import plan
-from mer_bench.benchmark.runner import run_grid
+from mer_bench.benchmark.protocol.grids import Grid, MethodSpec
+from mer_bench.benchmark.protocol.registry import RegistryError
+from mer_bench.benchmark.execution.config import RunConfig
+from mer_bench.benchmark.execution.planning import plan
+from mer_bench.benchmark.execution.runner import run_grid
 from mer_bench.datasets import VIEWS, register_view
 from mer_bench.datasets.views import build_view, view_version
 from mer_bench.methods import METHODS, register

@@ -7,7 +7,7 @@ would take minutes on 2 CPU cores). `run_benchmark.py bench` prints the same on 
 
 import pytest
 
-from mer_bench.benchmark.bench import parallel_steps, sequential_steps, synthetic_folds
+from mer_bench.benchmark.tools.bench import parallel_steps, sequential_steps, synthetic_folds
 from mer_bench.methods import METHODS
 from mer_bench.methods.training import pick_device
 

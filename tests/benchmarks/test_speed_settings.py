@@ -8,7 +8,7 @@ Run with timings: `python -m pytest tests/benchmarks/test_speed_settings.py --be
 
 import pytest
 
-from mer_bench.benchmark.bench import SPEED_SETTINGS, models_for, synthetic_folds
+from mer_bench.benchmark.tools.bench import SPEED_SETTINGS, models_for, synthetic_folds
 from mer_bench.methods import METHODS
 from mer_bench.methods.training import pick_device
 

@@ -1,0 +1,119 @@
+"""`list` (methods, tasks, datasets), `score` (a CSV of predictions made anywhere) and `check`
+(a check sheet of a task's crops and flows)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mer_bench.benchmark.cli.options import config_of
+from mer_bench.benchmark.execution.config import RunConfig
+from mer_bench.datasets.errors import DatasetError
+
+
+def add_parsers(commands, common: argparse.ArgumentParser) -> dict:
+    listing = commands.add_parser("list", parents=[common], help="list methods, tasks or datasets")
+    listing.add_argument("what", choices=["methods", "tasks", "datasets"])
+    listing.add_argument("--verbose", "-v", action="store_true",
+                         help="tasks: list every excluded clip and every rule applied, by clip")
+    scoring = commands.add_parser("score", parents=[common],
+                                  help="score a CSV of per-clip predictions made anywhere under "
+                                       "a task's clips and labels")
+    scoring.add_argument("--task", required=True)
+    scoring.add_argument("--predictions", required=True, type=Path,
+                         help="CSV: clip (key or name; optional dataset, subject columns) and "
+                              "predicted (class index or name) or one logit column per class; "
+                              "optional label, checked against the task's")
+    check = commands.add_parser("check", parents=[common],
+                                help="draw a check sheet (PNG) of a task's crops and flows")
+    check.add_argument("--task", required=True)
+    check.add_argument("--per-class", type=int,
+                       help="clips per class, 0 for all (default 1; with --subject: all)")
+    check.add_argument("--subject", help="only this subject's clips (e.g. sub01)")
+    check.add_argument("--method", help="the method whose input the last column shows "
+                                        "(default: the flagship, methods.FLAGSHIP)")
+    check.add_argument("--out", type=Path,
+                       help="the PNG to write (default: RESULTS/check/<task>[-<subject>].png)")
+    return {"list": command_list, "score": command_score, "check": command_check}
+
+
+def command_list(args: argparse.Namespace) -> int:
+    from mer_bench.benchmark.protocol.tasks import TASKS
+    from mer_bench.datasets import DATASETS
+    from mer_bench.methods import METHODS
+
+    config = config_of(args)
+    if args.what == "methods":
+        for name in METHODS.names():
+            entry = METHODS.entry(name)
+            print(f"{name:24s} {entry.target}" + (f" {entry.kwargs}" if entry.kwargs else ""))
+    elif args.what == "datasets":
+        for name in DATASETS.names():
+            root = config.root_of(name, must_exist=False)
+            print(f"{name:24s} {DATASETS.entry(name).target}  root: {root}"
+                  + ("" if root.exists() else " (absent)"))
+    else:
+        for name in TASKS.names():
+            _describe_task(name, config, args.verbose)
+    return 0
+
+
+def _describe_task(name: str, config: RunConfig, verbose: bool = False) -> None:
+    from mer_bench.benchmark.protocol.tasks import DROP_EMPTY, build_task, load_task
+
+    task = build_task(name)
+    print(f"{name}: {task.description}")
+    try:
+        data = load_task(task, {d: config.root_of(d) for d in task.datasets}, "keep")
+    except DatasetError as error:
+        print(f"  data not available: {error}\n")
+        return
+    counts = ", ".join(f"{c} {n}" for c, n in data.class_counts().items())
+    kind = "SYNTHETIC" if data.synthetic else data.data_label
+    print(f"  {len(data.samples)} samples ({kind}), {len(data.subjects())} subjects: {counts}")
+    empty = data.empty_classes()
+    if empty:
+        print(f"  REFUSES TO RUN: class {', '.join(empty)} has no samples (run it as "
+              f"{name}{DROP_EMPTY} to drop the class, labelled so)")
+    for note in data.root_notes:
+        print(f"  {note}")
+    for reason, count in sorted(data.exclusion_counts().items()):
+        print(f"  excluded {count}: {reason}")
+    for (action, rule), count in sorted(data.note_counts().items()):
+        print(f"  {action} {count}: {rule}")
+    if verbose:
+        reasons = dict(data.excluded)
+        for key, reason in data.excluded:
+            print(f"    excluded {key}: {reason}")
+        for note in data.notes:
+            if note.action != "dropped" or note.clip_key not in reasons:
+                print(f"    {note.action} {note.clip_key}: {note.rule}"
+                      + (f" ({note.detail})" if note.detail else ""))
+            else:
+                print(f"    dropped {note.clip_key}: {note.detail}")
+    print()
+
+
+def command_score(args: argparse.Namespace) -> int:
+    from mer_bench.benchmark.stats.scoring import score_file
+    from mer_bench.benchmark.protocol.tasks import build_task, load_task
+
+    config = config_of(args)
+    task = build_task(args.task)
+    data = load_task(task, {d: config.root_of(d) for d in task.datasets})
+    report = score_file(args.predictions, data)
+    print("\n".join(report.lines()))
+    return 0 if report.scores is not None and not report.missing else 1
+
+
+def command_check(args: argparse.Namespace) -> int:
+    from mer_bench.benchmark.tools.check_sheet import make_check_sheet
+
+    config = config_of(args)
+    sheet = make_check_sheet(args.task, config, per_class=args.per_class, subject=args.subject,
+                             path=args.out, method=args.method)
+    print(f"{args.task}: check sheet of {len(sheet.rows)} clips ({len(sheet.failed)} failed to "
+          f"prepare) written to {sheet.path}")
+    for key, reason in sheet.failed.items():
+        print(f"  failed {key}: {reason}")
+    return 0

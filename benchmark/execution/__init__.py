@@ -1,0 +1,1 @@
+"""Running jobs: the run's configuration, planning a grid into prepared tasks and jobs, one job (or the folds of a run together), executors (serial, worker processes, Ray) and the runner that drives them."""

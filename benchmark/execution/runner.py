@@ -1,0 +1,106 @@
+"""From grids to stored results: plan every grid (benchmark/execution/planning.py), then run what is
+not done yet on an executor (benchmark/execution/one_job.py, benchmark/execution/executors.py).
+
+Preparation happens once, in the calling process (with its own worker pool); jobs then read
+the cached bundles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+
+from tqdm import tqdm
+
+from mer_bench.benchmark.execution import one_job as execution
+from mer_bench.benchmark.execution.config import RunConfig
+from mer_bench.benchmark.execution.one_job import execute_group, fold_groups
+from mer_bench.benchmark.execution.executors import make_executor, visible_gpus
+from mer_bench.benchmark.protocol.grids import Grid
+from mer_bench.benchmark.protocol.jobs import Job
+from mer_bench.benchmark.execution.planning import PreparedTask, plan
+from mer_bench.benchmark.storage.store import Store
+
+
+@dataclass
+class RunSummary:
+    jobs: list[Job]
+    already_done: int = 0
+    ran: int = 0
+    failed: list[tuple[Job, str]] = field(default_factory=list)
+    prepared: dict[str, PreparedTask] = field(default_factory=dict)
+    interrupted: bool = False  # Ctrl-C: the run stopped; what was stored stays stored
+
+    def interruption(self) -> str:
+        """The one line Ctrl-C gets."""
+        to_go = len(self.jobs) - self.already_done - self.ran - len(self.failed)
+        planned = f"{to_go} to go" if self.jobs else "not yet planned"
+        return (f"interrupted: {self.ran} jobs stored this run, {planned}; run the same command "
+                "to resume")
+
+
+def run_grid(grid: Grid, config: RunConfig) -> RunSummary:
+    return run_grids([grid], config)
+
+
+def run_grids(grids: list[Grid], config: RunConfig) -> RunSummary:
+    """Runs every job of the grids once: a job in several grids (same key) runs once."""
+    config.load_plugins()
+    size = partial(execution.auto_size, config=config) if config.fold_parallel == 0 else config.fold_parallel
+    if config.keep:  # artefacts are kept fold by fold
+        size = 1
+    if config.compile and config.fold_parallel != 1:
+        raise ValueError("--compile compiles one fold's training step; fold-parallel training "
+                         "is not compiled: use --compile without --fold-parallel")
+    store = config.store
+    gpus = visible_gpus() if config.device in ("auto", "cuda") else ()
+    summary = RunSummary([])
+    with make_executor(config.workers, config.executor, config.ray_address,
+                       partial(_crashed, store=store), config.gpus_per_job, gpus,
+                       preload=(execution.__name__,), threads=config.threads) as executor:
+        try:
+            _run(grids, config, size, executor, summary)
+        except KeyboardInterrupt:
+            executor.abort()  # no worker takes another job
+            summary.interrupted = True
+    return summary
+
+
+def _run(grids: list[Grid], config: RunConfig, size, executor, summary: RunSummary) -> None:
+    """Plans the grids (the workers start, importing torch, meanwhile) and runs what is not
+    done, counting into `summary` as jobs finish (so an interrupted run can say how far)."""
+    store = config.store
+    jobs, prepared = [], {}
+    for grid in grids:
+        grid_jobs, grid_prepared = plan(grid, config)
+        jobs += grid_jobs
+        prepared.update(grid_prepared)
+    jobs = list({job.key: job for job in jobs}.values())
+    store.sweep_temporary()
+    pending = [job for job in jobs if not store.is_done(job)
+               or (config.keep and not store.has(job, config.keep))]
+    summary.jobs, summary.already_done = jobs, len(jobs) - len(pending)
+    summary.prepared = prepared
+    if config.progress:
+        how = {"serial": "serial", "processes": f"{config.workers} worker processes",
+               "ray": "Ray tasks"}[executor.name]
+        print(f"{len(jobs)} jobs: {summary.already_done} already done, {len(pending)} to "
+              f"run ({how})", flush=True)
+    with tqdm(total=len(pending), desc="jobs", unit="job", disable=not config.progress) as bar:
+        for outcomes in executor.map(partial(execute_group, config=config),
+                                     fold_groups(pending, size)):
+            for job, error in outcomes:
+                bar.update()
+                if error is None:
+                    summary.ran += 1
+                else:
+                    summary.failed.append((job, error))
+                    bar.write(f"FAILED {job.run_label} {job.task} fold {job.fold}: "
+                              f"{error.strip().splitlines()[-1]}")
+
+
+def _crashed(jobs: list[Job], reason: str, store: Store) -> list[tuple[Job, str]]:
+    """The outcome of a group whose worker died for good: recorded, retried next run."""
+    for job in jobs:
+        store.record_failure(job, reason)
+    return [(job, reason) for job in jobs]

@@ -1,0 +1,1 @@
+"""What a result means: the registries, tasks, folds, jobs and the protocol card that states them."""

@@ -1,0 +1,1 @@
+"""Numbers from predictions: metrics, intervals and paired tests, scores of a stored run, scoring prediction files."""
