@@ -15,7 +15,7 @@ with PCA; the linear map that reproduces all n frames exactly is unique (the n c
 span R^(n-1) after centring), so keeping every component, as here, gives the same frames, and
 the map is solved in pixel space directly. The result is a cosine-series (trigonometric)
 interpolation of every pixel's time course; values are not clipped here, callers clip to their
-range. tests/test_interpolation.py checks the eigenvectors against a numerical eigensolver of
+range. tests/datasets/test_interpolation.py checks the eigenvectors against a numerical eigensolver of
 the Laplacian, exact reproduction at the input positions, and the interpolant of motion.
 """
 

@@ -6,14 +6,14 @@ weights from its own seed, its training samples, batch stream, class weights, ba
 statistics and Adam state), and the K models' parameters are stacked so that one vmapped
 step (torch.func) computes all K losses and gradients. Adam is elementwise, so one Adam over
 the stacked parameters is K independent Adams. With dropout off, the weights after N steps
-equal sequential training's to floating-point tolerance (tests/test_fold_parallel.py); with
+equal sequential training's to floating-point tolerance (tests/methods/test_fold_parallel.py); with
 dropout on, each fold draws its own masks (vmap randomness "different"), so results are the
 same in distribution, not bit for bit.
 
 Selection: the `last` rule only (the model after the budget); `val` and `oracle` select a
 different epoch per fold and are trained fold by fold. Precision: fp32 only. bf16 autocast
 does not reach inside vmap (in torch 2.14 the batching rules of conv2d and of linear with a
-bias run below autocast, so a vmapped step silently stays in fp32; tests/test_speed.py), and
+bias run below autocast, so a vmapped step silently stays in fp32; tests/runs/test_speed.py), and
 casting everything to bf16 by hand would not be autocast's mix; bf16 jobs are trained fold by
 fold. torch.compile is not applied either (the runner refuses the pair).
 """

@@ -1,7 +1,7 @@
 """Blocks shared by several methods: motion magnification, enhanced ECA, temporal shift.
 
 Facts follow the SKD-TSTSAN paper (arXiv 2406.17538v3) and measurements of its authors'
-release (MIT licence); tests/test_skd_tstsan.py checks them.
+release (MIT licence); tests/methods/test_skd_tstsan.py checks them.
 """
 
 from __future__ import annotations

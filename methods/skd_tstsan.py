@@ -7,7 +7,7 @@ two temporal segments). Switches: `mag` (a motion-magnification module per strea
 (enhanced ECA in the L-stream), `tsm` (temporal shift in the T-stream), `skd` (two auxiliary
 classifiers trained by self-knowledge distillation). With every switch off it is the paper's
 improved TSCNN baseline. Facts: the paper and measurements of its authors' release (MIT
-licence), checked in tests/test_skd_tstsan.py; docs/architecture.md says where they come from.
+licence), checked in tests/methods/test_skd_tstsan.py; docs/architecture.md says where they come from.
 
 Departures (also on its page, docs/methods/skd_tstsan.md):
 - Switches off, the streams' first convs take the raw inputs at 48x48 (S: the apex face, L:

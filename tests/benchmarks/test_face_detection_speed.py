@@ -15,7 +15,7 @@ import torch
 
 from mer_bench.datasets.faces import Box, detect_dlib, detect_face, retinaface_network
 from mer_bench.datasets.retinaface import RetinaFace, detect_faces
-from tests.test_retinaface import casme_frame, random_state, write_checkpoint
+from tests.datasets.test_retinaface import casme_frame, random_state, write_checkpoint
 
 
 @pytest.fixture(scope="module")

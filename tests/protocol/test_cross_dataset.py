@@ -1,6 +1,6 @@
 """Cross-dataset folds (`NAME@lodo`): one dataset left out a fold, no subject on both sides,
 every clip tested exactly once; the CDMER pair and the holdout-database folds on real sheets
-are in tests/test_datasets_real.py."""
+are in tests/datasets/test_datasets_real.py."""
 
 import json
 

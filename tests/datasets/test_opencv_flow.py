@@ -12,7 +12,7 @@ import pytest
 from mer_bench.datasets.flow import tvl1_flow
 from tests.conftest import face_frame
 
-GOLDEN = Path(__file__).parent / "golden" / "tvl1.json"
+GOLDEN = Path(__file__).parents[1] / "golden" / "tvl1.json"
 
 
 def grey(shift: float) -> np.ndarray:

@@ -136,7 +136,7 @@ def test_the_comparison_grid_runs_every_registered_method_but_the_ablation_rows(
 
 def test_the_ablation_grid_holds_every_row_of_table5():
     from mer_bench.benchmark.protocol.grids import grid_path
-    from tests.test_skd_tstsan import TABLE5
+    from tests.methods.test_skd_tstsan import TABLE5
 
     grid = load_grid(grid_path("ablation"))
     assert sorted(m.name for m in grid.methods) == sorted(TABLE5)

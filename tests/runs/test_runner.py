@@ -99,7 +99,7 @@ GRID = ["run", "--methods", "ststnet", "--budget", "120", "--quiet"]
 
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_sigkill_then_resume_gives_the_uninterrupted_predictions(results, tmp_path, workers):
-    """Serial and worker processes alike (the Ray executor: tests/test_ray_executor.py). The
+    """Serial and worker processes alike (the Ray executor: tests/runs/test_ray_executor.py). The
     reference runs with the same workers: 1 torch thread per worker against 2 in the serial
     process changes the last bits of a float sum."""
     import shutil

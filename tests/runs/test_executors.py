@@ -1,5 +1,5 @@
 """Local worker processes: one per GPU (pinned through CUDA_VISIBLE_DEVICES), CPU threads
-shared out, started early. (Resume, failures and killed workers: tests/test_runner.py.)"""
+shared out, started early. (Resume, failures and killed workers: tests/runs/test_runner.py.)"""
 
 import os
 import time

@@ -26,7 +26,7 @@ from mer_bench.datasets.views import build_view, view_version
 from mer_bench.methods import METHODS, register
 from mer_bench.methods.base import Method
 
-GOLDEN = Path(__file__).parent / "golden" / "views.json"
+GOLDEN = Path(__file__).parents[1] / "golden" / "views.json"
 SHIPPED = ("faces", "flows", "flow_strain_28", "ststnet_release_28", "flow_28",
            "htnet_regions_28", "frame_sequence", "skd_tstsan_38")
 

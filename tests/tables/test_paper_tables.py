@@ -22,8 +22,8 @@ from mer_bench.benchmark.paper.reference import REFERENCE, reported
 from mer_bench.benchmark.stats.runs import RunScores
 from mer_bench.benchmark.stats.uncertainty import Pooled
 
-GOLDEN = Path(__file__).parent / "golden"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference" / "paper_results.csv"
+GOLDEN = Path(__file__).parents[1] / "golden"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "reference" / "paper_results.csv"
 CLASSES = ("happiness", "surprise", "disgust", "repression", "others")
 
 

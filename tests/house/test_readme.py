@@ -78,10 +78,10 @@ def test_every_reliability_promise_names_tests_that_exist():
     """Each test the reliability page cites is a test of its file, so no promise points
     at a test that was renamed or removed."""
     section = (REPO / "docs" / "reliability.md").read_text()
-    cited = re.findall(r"`(?:tests/(test_\w+)\.py::)?(test_\w+)`", section)
+    cited = re.findall(r"`(?:tests/(\w+/test_\w+)\.py::)?(test_\w+)`", section)
     assert len(cited) >= 15
     for file, name in cited:
-        source = (REPO / "tests" / f"{file or 'test_never_destroy'}.py").read_text()
+        source = (REPO / "tests" / f"{file or 'runs/test_never_destroy'}.py").read_text()
         assert re.search(rf"^def {name}\(", source, re.M), f"{name} is not in {file}"
 
 
@@ -118,7 +118,7 @@ def test_every_command_the_readme_names_is_run_by_a_test():
     called |= set(re.findall(r'(?:"mer_bench"|"run_benchmark\.py"\)),\s*"([a-z-]+)"', sources))
     called |= set(re.findall(r'main\(\["--results", [^,]+, "([a-z-]+)"', sources))
     assert sorted(named - called) == []
-    bare = "tests/test_tables_prepare_nothing.py"  # the main command, in process, then tables
+    bare = "tests/tables/test_tables_prepare_nothing.py"  # the main command, in process, then tables
     assert 'main(["--results", str(results), "--quiet"])' in (REPO / bare).read_text()
 
 

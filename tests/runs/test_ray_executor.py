@@ -16,7 +16,7 @@ from mer_bench.benchmark.execution.config import RunConfig
 from mer_bench.benchmark.execution.runner import run_grid
 from mer_bench.benchmark.storage.store import Store
 from tests.conftest import REPO
-from tests.test_runner import FLAKY, KILLS_ITSELF_ONCE, predictions_by_job
+from tests.runs.test_runner import FLAKY, KILLS_ITSELF_ONCE, predictions_by_job
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install '.[ray]')")
 pytestmark = pytest.mark.slow

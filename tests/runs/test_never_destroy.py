@@ -226,7 +226,7 @@ def test_a_released_weights_file_of_nan_fails_its_fold_alone(tmp_path):
     from mer_bench.benchmark.execution.runner import run_grid
     from mer_bench.benchmark.stats.runs import run_scores
     from mer_bench.methods.ststnet import STSTNetRelease
-    from tests.test_released_format import write_release
+    from tests.releases.test_released_format import write_release
 
     root = write_release(tmp_path / "flows")
     folder = tmp_path / "weights"
