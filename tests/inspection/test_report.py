@@ -21,7 +21,7 @@ def site(tmp_path_factory, _prepared_synthetic) -> Path:
     shutil.copytree(_prepared_synthetic, results)
     assert main(["run", "--methods", "ststnet.shared", "--budget", "3", "--keep", "features",
                  "--results", str(results), "--quiet"]) == 0
-    assert main(["run", "--methods", "skd_tstsan", "--budget", "2", "--seeds", "0,1",
+    assert main(["run", "--methods", "off_apexnet", "--budget", "2", "--seeds", "0,1",
                  "--results", str(results), "--quiet"]) == 0
     assert main(["report", "--results", str(results), "--quiet"]) == 0
     return results
@@ -49,15 +49,15 @@ def test_the_index_shows_the_stored_scores_and_says_synthetic(site):
     for _, row in table.iterrows():
         assert f"{row.uf1_mean:.2f}" in text  # the same numbers as the tables
     assert "SYNTHETIC" in text and "generated, not real data" in text
-    assert "± " in text  # two seeds of skd_tstsan: a spread
+    assert "± " in text  # two seeds of off_apexnet: a spread
 
 
 def test_a_run_that_kept_features_has_its_tsne_and_one_that_did_not_says_how(site):
     pages = {p.name.split("_synthetic")[0]: p.read_text()
              for p in (site / "report" / "runs").glob("*.html")}
     assert "t-SNE of the inputs to fc" in pages["ststnet.shared"]
-    assert "--keep features" in pages["skd_tstsan"] and "t-SNE of the inputs" not in pages["skd_tstsan"]
-    assert "Protocol card" in pages["skd_tstsan"] and "synthetic/sub01" in pages["skd_tstsan"]
+    assert "--keep features" in pages["off_apexnet"] and "t-SNE of the inputs" not in pages["off_apexnet"]
+    assert "Protocol card" in pages["off_apexnet"] and "synthetic/sub01" in pages["off_apexnet"]
 
 
 @pytest.mark.skipif(not (CHROMIUM and DRIVER),

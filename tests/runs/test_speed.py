@@ -179,8 +179,8 @@ def test_compiled_training_computes_what_eager_training_computes():
 def test_bench_times_a_step_under_each_speed_setting(capsys):
     from mer_bench.benchmark.cli import main
 
-    assert main(["bench", "--folds", "", "--speed", "fp32,bf16", "--steps", "1",
-                 "--device", "cpu"]) == 0
+    assert main(["bench", "--method", "ststnet.shared", "--folds", "", "--speed", "fp32,bf16",
+                 "--steps", "1", "--device", "cpu"]) == 0
     rows = [line.split("|") for line in capsys.readouterr().out.splitlines()
             if line.startswith("| cpu")]
     assert [r[2].strip() for r in rows] == ["fp32", "bf16"]
