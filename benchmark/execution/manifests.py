@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -77,14 +78,27 @@ def write_manifest(facts: TaskFacts, config: RunConfig) -> Path:
     """Written whole (a temporary file renamed); a manifest that cannot be written is only a
     loss of speed for later tables, never of a result, so an unwritable folder is passed."""
     path = manifest_path(facts.task, config)
+    if path.exists() and not _is_manifest_of(path, facts.task):
+        print(f"not overwritten: {path} is not a task manifest mer-bench wrote; later tables "
+              f"will check {facts.task}'s rows only once it is moved away", file=sys.stderr)
+        return path
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         temp.write_text(json.dumps(facts.as_json(), indent=1) + "\n")
         os.replace(temp, path)
     except OSError:
-        pass
+        temp.unlink(missing_ok=True)  # ours: named by this process, never renamed into place
     return path
+
+
+def _is_manifest_of(path: Path, task: str) -> bool:
+    """Only a file that reads as a manifest of this task is replaced."""
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(raw, dict) and "version" in raw and raw.get("task") == task
 
 
 def read_manifest(task: str, config: RunConfig) -> TaskFacts:

@@ -518,3 +518,23 @@ def test_non_finite_logits_never_reach_the_store_through_its_own_write(tmp_path)
     with pytest.raises(NonFiniteResult, match="1 of 1 rows non-finite"):
         Store(tmp_path).write(Job("m", "t", "a/b"), predictions, {})
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_file_of_the_users_at_a_manifests_path_is_never_overwritten(results, capsys):
+    from mer_bench.benchmark.execution.config import RunConfig
+    from mer_bench.benchmark.execution.manifests import manifest_path
+    from mer_bench.benchmark.execution.planning import prepare_task
+
+    config = RunConfig(results=results, progress=False)
+    path = manifest_path("synthetic-5", config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("my notes\n")
+    prepare_task("synthetic-5", config)
+    assert path.read_text() == "my notes\n"
+    assert f"not overwritten: {path}" in capsys.readouterr().err
+    path.unlink()
+    prepare_task("synthetic-5", config)  # a manifest it wrote itself is replaced in place
+    assert json.loads(path.read_text())["task"] == "synthetic-5"
+    prepare_task("synthetic-5", config)
+    assert json.loads(path.read_text())["task"] == "synthetic-5"
+    assert [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")] == []
