@@ -34,6 +34,7 @@ from torch import nn
 
 from mer_bench.datasets.views import skd_tstsan_38
 from mer_bench.methods.layers import EnhancedECA, Magnifier, TemporalShift
+from mer_bench.methods.skd_tstsan_release import from_release, is_release_layout
 from mer_bench.methods.training import Recipe, TorchMethod
 
 HEADS = ("final", "ac1", "ac2")
@@ -240,6 +241,12 @@ class SKDTSTSANMethod(TorchMethod):
 
     def build_model(self, num_classes: int) -> nn.Module:
         return SKDTSTSAN(num_classes, self.switches)
+
+    def released_state(self, state: dict) -> dict:
+        """A checkpoint in the release's names (its per-subject models, its CK+-pretrained
+        start) in this model's: methods/skd_tstsan_release.py."""
+        state = super().released_state(state)
+        return from_release(state) if is_release_layout(state) else state
 
     def loss(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
              weights: torch.Tensor) -> torch.Tensor:

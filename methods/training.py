@@ -299,13 +299,14 @@ class TorchMethod(Method):
 
     def start_from(self, model: nn.Module, checkpoint: str) -> None:
         """Loads every pretrained weight except the final classifiers (`final_layers`), from
-        a torch checkpoint or an exported model's safetensors."""
+        a torch checkpoint (its names mapped by `released_state`) or an export's safetensors."""
         if str(checkpoint).endswith(".safetensors"):
             from safetensors.torch import load_file
 
             state = load_file(checkpoint)
-        else:
-            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        else:  # a torch checkpoint, perhaps in a release's names
+            state = self.released_state(torch.load(checkpoint, map_location="cpu",
+                                                   weights_only=True))
         kept = {k: v for k, v in state.items() if not k.startswith(self.final_layers)}
         missing, unexpected = model.load_state_dict(kept, strict=False)
         if unexpected or any(not k.startswith(self.final_layers) for k in missing):

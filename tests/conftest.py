@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -46,15 +47,32 @@ def face_clip(tmp_path) -> Clip:
 
 REPO = Path(__file__).resolve().parents[1]
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # pytest -n N: N workers share the cores, so each
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # computes on one thread (torch reads this)
+
+
+def _shared_folder(tmp_path_factory) -> Path:
+    """The session's base folder; under pytest-xdist the one all workers' folders are in."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
 
 @pytest.fixture(scope="session")
 def _prepared_synthetic(tmp_path_factory) -> Path:
-    """A results folder with the synthetic default generated and preprocessed, made once."""
+    """A results folder with the synthetic default generated and preprocessed, made once per
+    test session: under pytest-xdist the first worker makes it and the others wait for it
+    (its 220 TV-L1 flows are most of a minute on 2 cores). Tests copy it (`results`)."""
+    from filelock import FileLock
+
     from mer_bench.benchmark.execution.config import RunConfig
     from mer_bench.benchmark.execution.planning import prepare_task
 
-    results = tmp_path_factory.mktemp("prepared") / "results"
-    prepare_task("synthetic-5", RunConfig(results=results, progress=False), workers=2)
+    shared = _shared_folder(tmp_path_factory)
+    results, done = shared / "prepared" / "results", shared / "prepared" / "done"
+    with FileLock(str(shared / "prepared.lock")):
+        if not done.exists():
+            prepare_task("synthetic-5", RunConfig(results=results, progress=False), workers=2)
+            done.touch()
     return results
 
 
@@ -69,13 +87,16 @@ def results(_prepared_synthetic, tmp_path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def synthetic_samples(_prepared_synthetic):
+def synthetic_samples(_prepared_synthetic, tmp_path_factory):
     """16 prepared synthetic clips of two subjects: (bundles, labels, subjects, clip keys)."""
+    from filelock import FileLock
+
     from mer_bench.benchmark.execution.config import RunConfig
     from mer_bench.benchmark.execution.planning import prepare_task
 
     config = RunConfig(results=_prepared_synthetic, progress=False)
-    prepared = prepare_task("synthetic-5", config)
+    with FileLock(str(_shared_folder(tmp_path_factory) / "prepared.lock")):
+        prepared = prepare_task("synthetic-5", config)  # all cached; its manifest rewritten
     subjects = sorted({s.clip.subject for s in prepared.data.samples})[:2]
     samples = [s for s in prepared.data.samples if s.clip.subject in subjects][:16]
     bundles = [config.cache.load(prepared.bundle_keys[s.clip.key]) for s in samples]

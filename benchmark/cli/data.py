@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from mer_bench.benchmark.cli.options import config_of
@@ -17,13 +18,28 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> dict:
     listing.add_argument("--verbose", "-v", action="store_true",
                          help="tasks: list every excluded clip and every rule applied, by clip")
     scoring = commands.add_parser("score", parents=[common],
-                                  help="score a CSV of per-clip predictions made anywhere under "
-                                       "a task's clips and labels")
+                                  help="score per-clip predictions made anywhere (a CSV, or a "
+                                       "release's published log) under a task's clips and "
+                                       "labels")
     scoring.add_argument("--task", required=True)
     scoring.add_argument("--predictions", required=True, type=Path,
-                         help="CSV: clip (key or name; optional dataset, subject columns) and "
+                         help="a published log as shipped (`<dataset> <subject>` lines, then "
+                              "`<clip> <true> <predicted>` lines: STSTNet's, CapsuleNet's) or a "
+                              "CSV: clip (key or name; optional dataset, subject columns) and "
                               "predicted (class index or name) or one logit column per class; "
                               "optional label, checked against the task's")
+    declared = scoring.add_mutually_exclusive_group()
+    declared.add_argument("--missing", type=Path, metavar="FILE",
+                          help="the clips the predictions are known to lack, one per line (key "
+                               "or clip name; # comments): scored on the clips covered, those "
+                               "named; any other missing clip still fails")
+    declared.add_argument("--allow-missing", action="store_true",
+                          help="score on the clips covered whatever is missing, naming every "
+                               "clip left out")
+    scoring.add_argument("--store", metavar="NAME",
+                         help="also store the predictions as the run published[source=NAME] "
+                              "(one job per fold), so tables show it beside measured rows and "
+                              "pair them on the clips both cover")
     check = commands.add_parser("check", parents=[common],
                                 help="draw a check sheet (PNG) of a task's crops and flows")
     check.add_argument("--task", required=True)
@@ -101,9 +117,27 @@ def command_score(args: argparse.Namespace) -> int:
     config = config_of(args)
     task = build_task(args.task)
     data = load_task(task, {d: config.root_of(d) for d in task.datasets})
-    report = score_file(args.predictions, data)
+    declared = _declared(args.missing) if args.missing else None
+    report = score_file(args.predictions, data, declared, args.allow_missing)
     print("\n".join(report.lines()))
-    return 0 if report.scores is not None and not report.missing else 1
+    if args.store and report.whole:
+        from mer_bench.benchmark.execution.published_rows import store_published
+
+        jobs = store_published(report, data, args.predictions, args.store, config.store)
+        print(f"stored as run {jobs[0].run_label} ({len(jobs)} folds) in {config.store.runs}")
+    elif args.store:
+        print(f"not stored: {args.predictions} lacks clips that were not declared missing, or a "
+              "declaration is wrong", file=sys.stderr)
+    return 0 if report.whole else 1
+
+
+def _declared(path: Path) -> list[str]:
+    """The clip names of a --missing file: one per line, blank lines and # comments skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as error:
+        raise ValueError(f"--missing {path} cannot be read: {error.strerror}") from None
+    return [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
 
 
 def command_check(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from mer_bench.benchmark.cli.options import config_of, positive_int
+from mer_bench.benchmark.cli.options import add_recipe_option, config_of, positive_int
 
 
 def add_parsers(commands, common: argparse.ArgumentParser) -> dict:
@@ -28,6 +28,8 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> dict:
                         help="the seed (default: a fold's only one; training: 0)")
     export.add_argument("--budget", type=positive_int, help="training iterations (default: the "
                                                    "method's); the LOSO run quoted must match")
+    add_recipe_option(export, "the model trained on every subject; the LOSO run quoted must "
+                              "match")
     export.add_argument("--pretrain", metavar="TASK", help="start from a checkpoint of TASK")
     export.add_argument("--pretrain-budget", type=positive_int, help="its pretraining iterations")
     predict = commands.add_parser(
@@ -58,11 +60,16 @@ def command_export(args: argparse.Namespace) -> int:
     task = args.task or DEFAULT_TASK
     check_replaceable_folder(args.folder, EXPORT)  # before training or reading anything
     if args.fold:
+        if args.recipe or args.budget or args.pretrain:
+            raise ValueError("--fold exports a stored job: its run label (--method) names its "
+                             "budget and recipe; --budget, --recipe and --pretrain are for "
+                             "training on every subject")
         record = stored_fold(config, args.method, task, args.fold, args.seed)
         folder = export_fold(config, record, args.folder)
     else:
         spec = MethodSpec.make(args.method, budget=args.budget, pretrain=args.pretrain,
-                               pretrain_budget=args.pretrain_budget)
+                               pretrain_budget=args.pretrain_budget,
+                               recipes={task: dict(args.recipe)} if args.recipe else None)
         grid = Grid((spec,), (task,), (args.seed or 0,), "last")
         folder = export_every_subject(config, grid, args.folder)
     expected = json.loads((folder / "config.json").read_text())["expected"]

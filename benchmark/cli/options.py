@@ -29,6 +29,33 @@ def keep_list(text: str) -> tuple[str, ...]:
     return names
 
 
+def fold_list(text: str) -> tuple[str, ...]:
+    """`--folds`: comma-separated fold names or counts, at least one."""
+    entries = tuple(e.strip() for e in text.split(",") if e.strip())
+    if not entries or any(e.isdigit() and int(e) == 0 for e in entries):
+        raise argparse.ArgumentTypeError(f"expected a count (1 or more) or fold names, got "
+                                         f"{text!r}")
+    return entries
+
+
+def add_recipe_option(parser: argparse.ArgumentParser, whose: str) -> None:
+    parser.add_argument("--recipe", type=recipe_field, action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help=f"a training recipe field of {whose}: batch_size, lr or "
+                             "weight_decay (repeatable; it enters the job key)")
+
+
+def recipe_field(text: str) -> tuple[str, int | float]:
+    """`--recipe KEY=VALUE`: a recipe field and its number (an int where it is written as one)."""
+    key, _, value = text.partition("=")
+    try:
+        number = int(value) if value.strip().lstrip("-").isdigit() else float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected KEY=NUMBER (batch_size=8, lr=1e-4), got "
+                                         f"{text!r}") from None
+    return key.strip(), number
+
+
 def domains_count(text: str) -> int:
     value = int(text)
     if value < 2:

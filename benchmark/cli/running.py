@@ -7,7 +7,7 @@ import sys
 import time
 
 from mer_bench.benchmark.cli.options import (
-    config_of, keep_list, positive_int, report_quarantined, weights_dir)
+    add_recipe_option, config_of, fold_list, keep_list, positive_int, report_quarantined, weights_dir)
 from mer_bench.benchmark.cli.results import is_paper_grid, method_switches, paper_tables
 from mer_bench.benchmark.execution.planning import prepare_task
 from mer_bench.benchmark.execution.runner import run_grids
@@ -32,8 +32,15 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> dict:
     run.add_argument("--tasks", "--task", help="comma-separated task names (default "
                                                        f"{DEFAULT_TASK}, the synthetic default)")
     run.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
+    run.add_argument("--folds", type=fold_list, default=(), metavar="N|FOLD,...",
+                     help="run only some folds of each task: N (the first N) or held-out "
+                          "folds by name (the subject's, or the fold's as tables name it); "
+                          "the run stays incomplete, unscored, until the rest are run (a "
+                          "quick check of a setting)")
     run.add_argument("--budget", type=positive_int,
                      help="training iterations (default: each method's)")
+    add_recipe_option(run, "every method given by --methods, on every task (a grid sets its "
+                           "own in its file)")
     run.add_argument("--selection", default="last",
                      help="model selection: last (default), val, or oracle (reads test labels)")
     run.add_argument("--pretrain", metavar="TASK",
@@ -83,7 +90,7 @@ def command_run(args: argparse.Namespace) -> int:
     config = config_of(args)
     grids = _grids(args)
     started = time.perf_counter()
-    summary = run_grids(grids, config)
+    summary = run_grids(grids, config, args.folds)
     if summary.interrupted:
         print(summary.interruption(), file=sys.stderr)
         report_quarantined(config)
@@ -112,17 +119,22 @@ def _grids(args: argparse.Namespace) -> list[Grid]:
     if args.grid or not args.methods:
         from mer_bench.benchmark.reporting.paper_outputs import paper_grid_names
 
+        if args.recipe:
+            raise ValueError("--recipe sets the recipe of --methods; a grid's methods set "
+                             "theirs in the grid file (recipe = { TASK = { batch_size = 8 } })")
         names = paper_grid_names(args.grid or QUICK_GRID)
         return [load_grid(grid_path(name), args.profile, args.precision) for name in names]
     weights = [weights_dir(d)[0] for d in args.weights_dir] or [None]
     if len(weights) > 1:
         raise ValueError("with --methods, give one --weights-dir (a grid may name several)")
+    tasks = tuple(t.strip() for t in (args.tasks or DEFAULT_TASK).split(",") if t.strip())
+    recipes = {task: dict(args.recipe) for task in tasks} if args.recipe else None
     options_free = tuple(MethodSpec.make(name.strip(), budget=args.budget, pretrain=args.pretrain,
                                          pretrain_budget=args.pretrain_budget,
                                          weights=weights[0],
-                                         start=weights_dir(args.start)[0] if args.start else None)
+                                         start=weights_dir(args.start)[0] if args.start else None,
+                                         recipes=recipes)
                          for name in args.methods.split(",") if name.strip())
-    tasks = tuple(t.strip() for t in (args.tasks or DEFAULT_TASK).split(",") if t.strip())
     seeds = tuple(int(s) for s in args.seeds.split(","))
     return [Grid(options_free, tasks, seeds, args.selection, precision=args.precision or "fp32")]
 

@@ -200,11 +200,12 @@ def _job_data(job: Job, config: RunConfig) -> _JobData:
 
 
 def _start(job: Job, config: RunConfig) -> Path:
-    """The exported weights file a job starts from, as it was when the job was planned."""
-    from mer_bench.benchmark.storage.model_files import read_export
+    """The weights file a job starts from (an export's, or a release's checkpoint), as it was
+    when the job was planned."""
+    from mer_bench.benchmark.storage.model_files import start_weights
     from mer_bench.datasets.faces import file_sha256
 
-    path = read_export(config.weights_folder(job.start)).weights_path
+    path = start_weights(config.weights_folder(job.start))
     if file_sha256(path)[:16] != dict(job.versions).get("start"):
         raise RuntimeError(f"the exported weights {path} changed after the job was planned")
     return path

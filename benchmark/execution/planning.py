@@ -145,9 +145,10 @@ def plan(grid: Grid, config: RunConfig, from_manifests: bool = False,
 
 
 def start_digest(spec, method, config: RunConfig) -> str:
-    """The digest of the exported weights a spec's folds start from; refused before any
-    work where the export is not one, or is another method's, or the spec trains otherwise."""
-    from mer_bench.benchmark.storage.model_files import read_export
+    """The digest of the weights a spec's folds start from (an export, or a release's
+    checkpoint file); refused before any work where the export is not one, or is another
+    method's, or the spec trains otherwise."""
+    from mer_bench.benchmark.storage.model_files import read_export, start_weights
     from mer_bench.datasets.faces import file_sha256
 
     if spec.weights or spec.pretrain:
@@ -156,7 +157,10 @@ def start_digest(spec, method, config: RunConfig) -> str:
                          "give one start")
     if not method.can_pretrain():
         raise ValueError(f"method {spec.name} cannot start from exported weights ({spec.start})")
-    exported = read_export(config.weights_folder(spec.start))
+    given = config.weights_folder(spec.start)
+    if given.is_file():  # a release's checkpoint: the method maps its names when it loads it
+        return file_sha256(start_weights(given))[:16]
+    exported = read_export(given)
     if exported.config["method"].split(".")[0] != spec.name.split(".")[0]:
         raise ValueError(f"method {spec.name} cannot start from {exported.folder}: it exports "
                          f"{exported.config['method']}")

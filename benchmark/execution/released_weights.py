@@ -1,9 +1,9 @@
 """Published per-subject weights as jobs: one file per held-out subject of a LOSO protocol
 (e.g. STSTNet's `STSTNet_Weights/006.pth`), each evaluated on its own fold without training.
 
-A folder is matched to a task's folds by subject name (`006.pth` <-> fold `samm/006`;
-numbers compared without padding, so `s01.pth` is SMIC's `s1`; `<dataset>_<subject>.pth`
-where two datasets share a subject name). A fold without a file or a file without a fold is
+A folder is matched to a task's folds by subject name (`006.pth` or `006/006.pth` <-> fold
+`samm/006`; numbers compared without padding, so `s01.pth` is SMIC's `s1`;
+`<dataset>_<subject>.pth` where two datasets share a subject name). A fold without a file or a file without a fold is
 an error that names them: a partial or foreign folder is never scored.
 """
 
@@ -18,11 +18,17 @@ SUFFIXES = (".pth", ".pt", ".safetensors")
 
 
 def weight_files(folder: Path) -> list[Path]:
+    """The folder's weights files: `sub01.pth` in it, or `sub01/sub01.pth` (a folder per
+    subject holding the file of its name, as the SKD-TSTSAN release saves its models)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"weights folder {folder} is not a folder; expected one file per "
-                         f"held-out subject ({', '.join(SUFFIXES)}), e.g. {folder}/sub01.pth")
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in SUFFIXES)
+                         f"held-out subject ({', '.join(SUFFIXES)}), e.g. {folder}/sub01.pth "
+                         f"or {folder}/sub01/sub01.pth")
+    files = [p for p in folder.iterdir() if p.is_file() and p.suffix in SUFFIXES]
+    files += [p for sub in folder.iterdir() if sub.is_dir() for p in sub.iterdir()
+              if p.is_file() and p.suffix in SUFFIXES and p.stem == sub.name]
+    return sorted(files)
 
 
 def match_weights(folder: Path, folds: list[str]) -> dict[str, Path]:

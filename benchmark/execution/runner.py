@@ -16,6 +16,7 @@ from mer_bench.benchmark.execution import one_job as execution
 from mer_bench.benchmark.execution.config import RunConfig
 from mer_bench.benchmark.execution.one_job import execute_group, fold_groups
 from mer_bench.benchmark.execution.executors import make_executor, visible_gpus
+from mer_bench.benchmark.protocol.folds import select_folds
 from mer_bench.benchmark.protocol.grids import Grid
 from mer_bench.benchmark.protocol.jobs import Job
 from mer_bench.benchmark.execution.planning import PreparedTask, plan
@@ -39,12 +40,15 @@ class RunSummary:
                 "to resume")
 
 
-def run_grid(grid: Grid, config: RunConfig) -> RunSummary:
-    return run_grids([grid], config)
+def run_grid(grid: Grid, config: RunConfig, folds: tuple[str, ...] = ()) -> RunSummary:
+    return run_grids([grid], config, folds)
 
 
-def run_grids(grids: list[Grid], config: RunConfig) -> RunSummary:
-    """Runs every job of the grids once: a job in several grids (same key) runs once."""
+def run_grids(grids: list[Grid], config: RunConfig, folds: tuple[str, ...] = ()) -> RunSummary:
+    """Runs every job of the grids once: a job in several grids (same key) runs once.
+    `folds`: only these folds of each task (protocol/folds.py select_folds); () all of them:
+    a run of some folds is stored fold by fold and stays incomplete (unscored) until the rest
+    are run."""
     config.load_plugins()
     size = partial(execution.auto_size, config=config) if config.fold_parallel == 0 else config.fold_parallel
     if config.keep:  # artefacts are kept fold by fold
@@ -59,14 +63,15 @@ def run_grids(grids: list[Grid], config: RunConfig) -> RunSummary:
                        partial(_crashed, store=store), config.gpus_per_job, gpus,
                        preload=(execution.__name__,), threads=config.threads) as executor:
         try:
-            _run(grids, config, size, executor, summary)
+            _run(grids, config, size, executor, summary, folds)
         except KeyboardInterrupt:
             executor.abort()  # no worker takes another job
             summary.interrupted = True
     return summary
 
 
-def _run(grids: list[Grid], config: RunConfig, size, executor, summary: RunSummary) -> None:
+def _run(grids: list[Grid], config: RunConfig, size, executor, summary: RunSummary,
+         folds: tuple[str, ...]) -> None:
     """Plans the grids (the workers start, importing torch, meanwhile) and runs what is not
     done, counting into `summary` as jobs finish (so an interrupted run can say how far)."""
     store = config.store
@@ -76,6 +81,8 @@ def _run(grids: list[Grid], config: RunConfig, size, executor, summary: RunSumma
         jobs += grid_jobs
         prepared.update(grid_prepared)
     jobs = list({job.key: job for job in jobs}.values())
+    if folds:
+        jobs = _of_folds(jobs, folds)
     store.sweep_temporary()
     pending = [job for job in jobs if not store.is_done(job)
                or (config.keep and not store.has(job, config.keep))]
@@ -97,6 +104,18 @@ def _run(grids: list[Grid], config: RunConfig, size, executor, summary: RunSumma
                     summary.failed.append((job, error))
                     bar.write(f"FAILED {job.run_label} {job.task} fold {job.fold}: "
                               f"{error.strip().splitlines()[-1]}")
+
+
+def _of_folds(jobs: list[Job], chosen: tuple[str, ...]) -> list[Job]:
+    """The jobs of the chosen folds of each task (folds in the order the jobs list them)."""
+    by_task: dict[str, list[str]] = {}
+    for job in jobs:
+        by_task.setdefault(job.task, [])
+        if job.fold not in by_task[job.task]:
+            by_task[job.task].append(job.fold)
+    kept = {(task, fold) for task, folds in by_task.items()
+            for fold in select_folds(folds, chosen, task)}
+    return [job for job in jobs if (job.task, job.fold) in kept]
 
 
 def _crashed(jobs: list[Job], reason: str, store: Store) -> list[tuple[Job, str]]:

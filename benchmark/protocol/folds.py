@@ -28,3 +28,20 @@ def fold_of(subject_keys: list[str], subject: str) -> Fold:
     if subject not in set(subject_keys):
         raise KeyError(f"no fold {subject!r} in this task; folds: {sorted(set(subject_keys))}")
     return Fold(subject, np.flatnonzero(keys != subject), np.flatnonzero(keys == subject))
+
+
+def select_folds(folds: list[str], chosen: tuple[str, ...], task: str) -> list[str]:
+    """The folds of `task` that `run --folds` keeps, in the task's order: an entry `N` keeps
+    the first N folds, a name keeps the fold of that name (`casme2/sub01`) or of that held-out
+    subject (`sub01`). A name that is no fold of the task is refused, naming the folds."""
+    kept: set[str] = set()
+    for entry in chosen:
+        if entry.isdigit():
+            kept.update(folds[:int(entry)])
+            continue
+        named = [f for f in folds if entry in (f, f.rsplit("/", 1)[-1])]
+        if not named:
+            raise ValueError(f"--folds {entry}: task {task} has no such fold; its folds: "
+                             f"{', '.join(folds)}")
+        kept.update(named)
+    return [f for f in folds if f in kept]

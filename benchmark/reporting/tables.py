@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from mer_bench.benchmark.stats.runs import RunScores, format_cell, released_note, synthetic_note
+from mer_bench.benchmark.stats.runs import (PUBLISHED, RunScores, format_cell, published_note,
+                                           released_note, synthetic_note)
 
 
 DATA_VERSION_MARK = " (data "  # a row label's suffix where several data versions are stored
@@ -32,7 +33,9 @@ def comparison_frame(runs: list[RunScores]) -> pd.DataFrame:
         method = run.method
         if len(versions[(run.method, run.task, run.selection, run.budget)]) > 1:
             method += f"{DATA_VERSION_MARK}{run.data_version})"  # several versions stored
-        row = table[(method, run.selection, "default" if run.budget is None else run.budget)]
+        budget = ("—" if run.selection == PUBLISHED else "default" if run.budget is None
+                  else run.budget)
+        row = table[(method, run.selection, budget)]
         row[f"{labels[run.task]} UF1"] = format_cell(run, "uf1")
         row[f"{labels[run.task]} UAR"] = format_cell(run, "uar")
         row[f"{labels[run.task]} folds x seeds"] = f"{run.folds} x {len(run.seeds)}"
@@ -69,7 +72,8 @@ def render_markdown(runs: list[RunScores]) -> str:
              "or one dataset out where a task says @lodo); mean ± sd over seeds.",
              "Selection `last`: the model at the end of a fixed budget (no test labels read); "
              "`weights=NAME`: released per-subject weights, evaluated without training."]
-    lines += [note for note in (synthetic_note(runs), released_note(runs)) if note]
+    lines += [note for note in (published_note(runs), synthetic_note(runs), released_note(runs))
+              if note]
     return "\n".join(lines) + "\n\n" + tabulate(frame, headers="keys", tablefmt="github",
                                                showindex=False, disable_numparse=True) + "\n"
 

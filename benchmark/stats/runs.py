@@ -16,7 +16,7 @@ import numpy as np
 
 from mer_bench.benchmark.stats.metrics import Scores, score
 from mer_bench.benchmark.stats.uncertainty import (
-    Pooled, bootstrap_ci, difference_ci, paired_p_value, subject_mean)
+    Pooled, bootstrap_ci, difference_ci, on_shared_clips, paired_p_value, subject_mean)
 from mer_bench.benchmark.storage.store import JobRecord
 
 
@@ -75,8 +75,8 @@ class RunScores:
             return None
         count = min(len(self.pooled), len(reference.pooled))
         try:
-            return paired_p_value(list(self.pooled[:count]), list(reference.pooled[:count]),
-                                  metric)
+            return paired_p_value(*on_shared_clips(list(self.pooled[:count]),
+                                                   list(reference.pooled[:count])), metric)
         except ValueError:
             return None
 
@@ -89,8 +89,8 @@ class RunScores:
             return None
         count = min(len(self.pooled), len(reference.pooled))
         try:
-            low, high = difference_ci(list(self.pooled[:count]), list(reference.pooled[:count]),
-                                      metric)
+            low, high = difference_ci(*on_shared_clips(list(self.pooled[:count]),
+                                                       list(reference.pooled[:count])), metric)
         except ValueError:
             return None
         return self.mean_std(metric)[0] - reference.mean_std(metric)[0], (100 * low, 100 * high)
@@ -174,10 +174,13 @@ def _pooled(records: list[JobRecord], head: str, dataset: str | None = None) -> 
     labels = np.concatenate([r.predictions.labels for r in records])
     predicted = np.concatenate([r.predictions.logits[head].argmax(1) for r in records])
     subjects = np.array([s for r in records for s in r.predictions.subjects])
+    clips = np.array([c for r in records for c in r.predictions.clips])
     if dataset is not None:
-        keep = np.array([c.split("/")[0] == dataset for r in records for c in r.predictions.clips])
-        labels, predicted, subjects = labels[keep], predicted[keep], subjects[keep]
-    return Pooled(labels, predicted, tuple(subjects), len(records[0].predictions.classes))
+        keep = np.array([c.split("/")[0] == dataset for c in clips], dtype=bool)
+        labels, predicted, subjects, clips = labels[keep], predicted[keep], subjects[keep], \
+            clips[keep]
+    return Pooled(labels, predicted, tuple(subjects), len(records[0].predictions.classes),
+                  tuple(clips))
 
 
 def _scored(pooled: Pooled) -> Scores:
@@ -203,6 +206,17 @@ def synthetic_note(runs: list[RunScores]) -> str:
     return (f"Data: {', '.join(synthetic)} = SYNTHETIC clips generated from scikit-image's "
             "astronaut face; not a real micro-expression dataset, so these numbers say nothing "
             "about real MER performance.")
+
+
+PUBLISHED = "published"  # the selection of a stored published log (execution/published_rows.py)
+
+
+def published_note(runs: list[RunScores]) -> str:
+    if not any(run.selection == PUBLISHED for run in runs):
+        return ""
+    return ("Selection `published`: predictions their authors published (a per-clip log), "
+            "scored under the task's labels on the clips the log covers; how the authors "
+            "selected their models is theirs, and no budget applies.")
 
 
 def released_note(runs: list[RunScores]) -> str:

@@ -27,12 +27,21 @@ LEVEL = 0.95
 @dataclass(frozen=True)
 class Pooled:
     """One seed's predictions of a run, every fold pooled: true and predicted class and the
-    subject (fold) of each clip."""
+    subject (fold) of each clip, and the clips' keys where known (`on_clips` pairs two runs
+    on the clips both cover)."""
 
     labels: np.ndarray
     predicted: np.ndarray
     subjects: tuple[str, ...]
     num_classes: int
+    clips: tuple[str, ...] = ()
+
+    def on_clips(self, clips: set[str]) -> "Pooled":
+        """Only these clips, in this run's order."""
+        keep = np.array([c in clips for c in self.clips], dtype=bool)
+        return Pooled(self.labels[keep], self.predicted[keep],
+                      tuple(s for s, k in zip(self.subjects, keep) if k), self.num_classes,
+                      tuple(c for c, k in zip(self.clips, keep) if k))
 
     def confusions(self, subjects: list[str]) -> np.ndarray:
         """(subjects, K, K) confusion matrix of each subject's clips, in `subjects` order."""
@@ -96,6 +105,25 @@ def difference_ci(a: list[Pooled], b: list[Pooled], metric: str = "uf1", draws: 
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
+
+
+def on_shared_clips(a: list[Pooled], b: list[Pooled]) -> tuple[list[Pooled], list[Pooled]]:
+    """Both runs' seeds on the clips both cover, in one order: where one run lacks clips the
+    other has (a published log of 435 of 442 clips), the comparison is on the 435. Runs
+    without clip keys are returned as they are."""
+    if not all(p.clips for p in [*a, *b]):
+        return a, b
+    shared = set.intersection(*(set(p.clips) for p in [*a, *b]))
+    order = [c for c in a[0].clips if c in shared]
+
+    def ordered(pooled: Pooled) -> Pooled:
+        kept = pooled.on_clips(shared)
+        where = {c: i for i, c in enumerate(kept.clips)}
+        index = np.array([where[c] for c in order], dtype=int)
+        return Pooled(kept.labels[index], kept.predicted[index],
+                      tuple(kept.subjects[i] for i in index), kept.num_classes, tuple(order))
+
+    return [ordered(p) for p in a], [ordered(p) for p in b]
 
 
 def _check_paired(a: list[Pooled], b: list[Pooled]) -> None:

@@ -76,6 +76,23 @@ class ExportedModel:
                                      if k in known})
 
 
+CHECKPOINT_SUFFIXES = (".pth", ".pt")
+
+
+def start_weights(path: str | Path) -> Path:
+    """The weights file a transfer start (`run --start`) reads: an export's safetensors, or a
+    checkpoint file as a release ships it (the SKD-TSTSAN release's CK+-pretrained
+    `Pretrained_model/SKD-TSTSAN.pth`), whose names the method maps (`released_state`)."""
+    path = Path(path)
+    if path.is_file():
+        if path.suffix not in CHECKPOINT_SUFFIXES:
+            raise ValueError(f"--start {path}: a file to start from is a torch checkpoint "
+                             f"({', '.join(CHECKPOINT_SUFFIXES)}); else give an exported "
+                             "model's folder")
+        return path
+    return read_export(path).weights_path
+
+
 def read_export(folder: str | Path) -> ExportedModel:
     """The export in `folder`; the error names the folder and what it lacks."""
     folder = Path(folder)

@@ -20,12 +20,14 @@ def test_skd_tstsan_step_by_speed_setting(benchmark, setting):
     if benchmark.disabled and SPEED_SETTINGS[setting].compile:
         pytest.skip("compiled only with --benchmark-enable")
     method, device = METHODS.build("skd_tstsan"), pick_device("auto")
+    if benchmark.disabled:  # untimed: one small step shows the setting trains
+        method = method.with_recipe({"batch_size": 4})
     method.configure(SPEED_SETTINGS[setting])
     (fold,) = synthetic_folds(method, 1)
     (model,) = models_for(method, [fold], device)
     start = {k: v.clone() for k, v in model.state_dict().items()}
 
-    count = 1 if benchmark.disabled else STEPS  # untimed, one step shows the setting trains
+    count = 1 if benchmark.disabled else STEPS
 
     def steps():
         method.fit(model, fold.inputs, fold.labels, 5, count, fold.seed, device)

@@ -20,7 +20,7 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_second():
     blocks = re.findall(r"```bash\n(.*?)\n```", README, re.S)
     run, test = blocks[0].strip(), blocks[1].strip()
     assert run.endswith(".venv/bin/mer-bench") and "pip install" in run
-    assert test.endswith("-m pytest") and "'.[dev]'" in test
+    assert test.endswith("-m pytest -n 2") and "'.[dev]'" in test  # 2 workers (pytest-xdist)
     assert README.index(run) < README.index("## ")  # before any section
     assert test in (REPO / ".ci" / "run").read_text()
 

@@ -18,6 +18,8 @@ from mer_bench.datasets.errors import ClipError, FaceNotFound
 from mer_bench.datasets.user_clip import folder_clip, frame_numbers
 
 FOLD = "synthetic/sub03"
+SMALL = ("--recipe", "batch_size=4")  # small steps: what is tested is the export, not training
+RUN = "skd_tstsan[recipe.batch_size=4]"  # the run label of that recipe
 
 
 def annotated(results, clip_key: str) -> tuple:
@@ -58,9 +60,9 @@ def exported_fold(tmp_path_factory, _prepared_synthetic):
 
     results = tmp_path_factory.mktemp("export") / "results"
     shutil.copytree(_prepared_synthetic, results)
-    assert main(["run", "--methods", "skd_tstsan", "--budget", "2", "--keep", "weights",
+    assert main(["run", "--methods", "skd_tstsan", "--budget", "2", *SMALL, "--keep", "weights",
                  "--results", str(results), "--quiet"]) == 0
-    assert main(["export", str(results / "model"), "--method", "skd_tstsan", "--fold", FOLD,
+    assert main(["export", str(results / "model"), "--method", RUN, "--fold", FOLD,
                  "--results", str(results)]) == 0
     record = next(r for r in Store(results).records() if r.job.fold == FOLD)
     return results, record
@@ -120,7 +122,7 @@ def test_a_model_trained_on_every_subject_exports_and_predicts(exported_fold, tm
                                                                capsys):
     results, record = exported_fold
     folder = tmp_path / "every"
-    assert main(["export", str(folder), "--method", "skd_tstsan", "--budget", "2",
+    assert main(["export", str(folder), "--method", "skd_tstsan", "--budget", "2", *SMALL,
                  "--results", str(results)]) == 0
     assert "training: 100%" in capsys.readouterr().err  # its one long fit shows a bar
     exported = read_export(folder)
@@ -208,13 +210,14 @@ def test_folds_start_from_an_export_and_rerun_when_it_changes(exported_fold, cap
 
     results, _ = exported_fold
     model = results / "model"
-    common = ["--methods", "skd_tstsan", "--budget", "1", "--start", str(model),
-              "--results", str(results), "--quiet"]
+    common = ["--methods", "skd_tstsan", "--budget", "1", "--start", str(model), "--folds", "2",
+              *SMALL, "--results", str(results), "--quiet"]
     assert main(["run", *common]) == 0
     out = capsys.readouterr().out
-    assert "skd_tstsan[start=model]" in out and "10 jobs run, 0 already done" in out
+    assert "skd_tstsan[start=model" in out and "2 jobs run, 0 already done" in out
     config = RunConfig(results=results, progress=False, weights_dirs=(("model", str(model)),))
-    jobs, _ = plan(Grid((MethodSpec.make("skd_tstsan", budget=1, start="model"),),
+    jobs, _ = plan(Grid((MethodSpec.make("skd_tstsan", budget=1, start="model",
+                                         recipes={"synthetic-5": {"batch_size": 4}}),),
                         ("synthetic-5",)), config)
     data = _job_data(jobs[0], config)
     assert data.context.init_weights == str(model / "model.safetensors")
@@ -223,10 +226,10 @@ def test_folds_start_from_an_export_and_rerun_when_it_changes(exported_fold, cap
     for name, value in started.state_dict().items():  # all but the final layers transferred
         if not name.startswith(data.method.final_layers):
             assert np.array_equal(value.numpy(), exported[name].numpy()), name
-    assert main(["export", str(model), "--method", "skd_tstsan", "--fold", "synthetic/sub04",
+    assert main(["export", str(model), "--method", RUN, "--fold", "synthetic/sub04",
                  "--results", str(results)]) == 0
     assert main(["run", *common]) == 0
-    assert "10 jobs run, 0 already done" in capsys.readouterr().out  # other start weights
+    assert "2 jobs run, 0 already done" in capsys.readouterr().out  # other start weights
     assert main(["run", "--methods", "ststnet.shared", "--start", str(model), "--results",
                  str(results), "--quiet"]) == 2
     assert "cannot start from" in capsys.readouterr().err

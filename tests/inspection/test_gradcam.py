@@ -34,11 +34,12 @@ def test_grad_cam_of_a_linear_read_is_the_map_it_reads():
 
 
 def test_gradcam_draws_the_runs_that_kept_weights(results, capsys):
-    assert main(["run", "--methods", "skd_tstsan,ststnet.shared", "--budget", "2", "--keep",
-                 "weights", "--results", str(results), "--quiet"]) == 0
+    assert main(["run", "--methods", "skd_tstsan,ststnet.shared", "--budget", "2", "--folds",
+                 "1", "--recipe", "batch_size=4", "--keep", "weights", "--results",
+                 str(results), "--quiet"]) == 0
     capsys.readouterr()
     assert main(["gradcam", "--clips", "3", "--results", str(results)]) == 0
     captured = capsys.readouterr()
     drawn = captured.out.split()
-    assert len(drawn) == 1 and "skd_tstsan_synthetic-5" in drawn[0]
+    assert len(drawn) == 1 and "skd_tstsan_recipe.batch_size=4__synthetic-5" in drawn[0]
     assert "ststnet.shared" in captured.err and "no Grad-CAM layer" in captured.err

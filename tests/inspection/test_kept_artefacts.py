@@ -11,6 +11,8 @@ from safetensors.torch import load_file
 from mer_bench.benchmark.cli import main
 from mer_bench.methods import METHODS
 
+ONE_SMALL_FOLD = ("--folds", "1", "--recipe", "batch_size=4")  # what is kept, not training
+
 
 def test_kept_weights_give_the_stored_logits_and_features_are_the_final_layers_input(results,
                                                                                      capsys):
@@ -41,8 +43,8 @@ def test_kept_weights_give_the_stored_logits_and_features_are_the_final_layers_i
 
 
 def test_every_head_of_skd_tstsan_has_its_features(results):
-    assert main(["run", "--methods", "skd_tstsan", "--budget", "2", "--keep", "features",
-                 "--results", str(results), "--quiet"]) == 0
+    assert main(["run", "--methods", "skd_tstsan", "--budget", "2", *ONE_SMALL_FOLD, "--keep",
+                 "features", "--results", str(results), "--quiet"]) == 0
     folder = next((results / "runs").iterdir())
     features = np.load(folder / "features.npz")
     assert sorted(features) == ["auxiliary_classifiers.0", "auxiliary_classifiers.1",
@@ -63,7 +65,7 @@ def test_tsne_draws_each_kept_layer_of_each_run(results, capsys):
 
 
 def test_figures_draws_curves_tsne_and_gradcam_of_a_run_that_kept_both(results, capsys):
-    assert main(["run", "--methods", "skd_tstsan", "--budget", "2", "--keep",
+    assert main(["run", "--methods", "skd_tstsan", "--budget", "2", *ONE_SMALL_FOLD, "--keep",
                  "weights,features", "--results", str(results), "--quiet"]) == 0
     capsys.readouterr()
     assert main(["figures", "--results", str(results), "--clips", "2", "--quiet"]) == 0

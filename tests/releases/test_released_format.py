@@ -4,8 +4,6 @@ release's schedule, weight matching, and released weights scored through the run
 
 from __future__ import annotations
 
-import csv
-
 import cv2
 import numpy as np
 import pytest
@@ -27,30 +25,7 @@ from mer_bench.datasets.views import build_view
 from mer_bench.methods.ststnet import STSTNet, STSTNetRelease
 from mer_bench.methods.batches import pass_batches
 from mer_bench.methods.training import Recipe
-
-# (dataset, sub, clip, label) as HTNet's combined_3_class2_for_optical_flow.csv writes them
-ROWS = [("casme2", "sub01", "EP02_01f", "1"), ("casme2", "sub01", "EP19_05f", "0"),
-        ("casme2", "sub02", "EP01_11f", "2"), ("samm", "006", "006_1_2", "0"),
-        ("samm", "007", "007_3_1", "1"), ("smic", "s01", "s01_ne_01", "0"),
-        ("smic", "s01", "s01_po_02", "1"), ("smic", "s02", "s02_sur_01", "2")]
-
-
-def write_release(root, rows=ROWS, seed=0):
-    """A folder in the released layout: the label CSV and one 28x28 PNG per clip, named
-    `<sub>_<clip> .png` (with the space) and written with OpenCV."""
-    images = root / "STSNet_whole_norm_u_v_os"
-    images.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    with open(root / "combined_3_class2_for_optical_flow.csv", "w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(["dataset", "sub", "filename_o", "label", "apex", "imagename",
-                         "sub_filename"])
-        for dataset, sub, clip, label in rows:
-            writer.writerow([dataset, sub, clip, label, "", f"{sub}_{clip}.jpg", ""])
-            cv2.imwrite(str(images / f"{sub}_{clip} .png"),
-                        rng.integers(0, 256, (28, 28, 3), dtype=np.uint8))
-    return root
-
+from tests.released import ROWS, write_release
 
 def test_clips_are_keyed_as_the_frame_adapters_key_them(tmp_path):
     adapter = ReleasedFlows(write_release(tmp_path))
