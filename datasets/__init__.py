@@ -27,6 +27,12 @@ register("casme3", "mer_bench.datasets.casme3:CASME3")
 register("ckplus", "mer_bench.datasets.ckplus:CKPlus")
 # Flow images released by MER papers' authors instead of frames (one per clip, a label CSV).
 register("composite_flows", "mer_bench.datasets.released_flows:ReleasedFlows", name="composite_flows")
+# CausalNet's release: four images per clip (the base image, then `_1`, `_2`, `_3`; what each
+# is was checked on the images: datasets/released_flows.py).
+register("causalnet_flows", "mer_bench.datasets.released_flows:ReleasedFlows",
+         name="causalnet_flows", companions=(("apex_offset_flow", "{sub}_{clip}_1 .png"),
+                                             ("onset_apex_direction", "{sub}_{clip}_2 .png"),
+                                             ("apex_offset_direction", "{sub}_{clip}_3 .png")))
 
 # Views: what methods read, each a function of a clip's bundle (datasets/views.py). A view's
 # version is in the key of every job that reads it: bump it whenever its output changes.
@@ -39,5 +45,11 @@ register_view("flow_strain_28", "mer_bench.datasets.views:flow_strain_28", versi
 register_view("ststnet_release_28", "mer_bench.datasets.views:ststnet_release_28", version=1)
 register_view("flow_28", "mer_bench.datasets.views:flow_28", version=1)
 register_view("htnet_regions_28", "mer_bench.datasets.views:htnet_regions_28", version=1)
+register_view("released_apex_offset_28", "mer_bench.datasets.views:released_apex_offset_28",
+              version=1)
+register_view("released_onset_apex_direction_28",
+              "mer_bench.datasets.views:released_onset_apex_direction_28", version=1)
+register_view("released_apex_offset_direction_28",
+              "mer_bench.datasets.views:released_apex_offset_direction_28", version=1)
 register_view("frame_sequence", "mer_bench.datasets.views:frame_sequence", version=1)
 register_view("skd_tstsan_38", "mer_bench.datasets.views:skd_tstsan_38", version=1)

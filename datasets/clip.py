@@ -27,6 +27,9 @@ class Clip:
     # A source without frames (authors' released per-clip flow images): the image's path.
     # Such a clip has no frames to read; onset, apex and offset are 0 and not used.
     image: str | None = None
+    # Further images a release ships per clip beside `image` (CausalNet's apex->offset flow and
+    # flow-direction maps): (bundle name, path) pairs, read into the clip's bundle by name.
+    companions: tuple[tuple[str, str], ...] = ()
 
     @property
     def key(self) -> str:

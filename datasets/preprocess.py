@@ -199,7 +199,9 @@ def read_frames(clip: Clip, settings: PreprocessSettings) -> dict[str, bytes]:
     """The bytes of every frame the bundle reads, by role; each file is read once. A clip of
     a released image (no frames) reads that image, role "image"."""
     if clip.image is not None:
-        return {"image": _read_file(clip, Path(clip.image), "released image")}
+        return {"image": _read_file(clip, Path(clip.image), "released image"),
+                **{name: _read_file(clip, Path(path), f"released {name}")
+                   for name, path in clip.companions}}
     by_number: dict[int, bytes] = {}
     frame_bytes = {}
     for role, number in frames_read(clip, settings).items():
@@ -229,7 +231,8 @@ def released_kind(settings: PreprocessSettings) -> str:
 
 def make_bundle(clip: Clip, frame_bytes: dict[str, bytes], settings: PreprocessSettings) -> dict:
     if clip.image is not None:
-        return released_bundle(clip, frame_bytes["image"], flow_bits(settings.flow_encoding))
+        return released_bundle(clip, frame_bytes["image"], flow_bits(settings.flow_encoding),
+                               {name: frame_bytes[name] for name, _ in clip.companions})
     numbers = key_frames(clip, settings)
     grey = {role: _decode_grey(clip, frame_bytes[role], number, role)
             for role, number in numbers.items()}
@@ -304,19 +307,26 @@ def frame_box(clip: Clip, grey: np.ndarray, settings: PreprocessSettings, number
     return box
 
 
-def released_bundle(clip: Clip, data: bytes, bits: int | None = None) -> dict:
+def released_bundle(clip: Clip, data: bytes, bits: int | None = None,
+                    companions: dict[str, bytes] | None = None) -> dict:
     """A released flow image as OpenCV reads it (BGR order, uint8), the way its authors read
-    it: {"flow_image": (H, W, 3)}; with `bits` < 8, each channel re-quantized to that many
-    bits (codes spread back over 0..255). Views of such a bundle: datasets/views.py."""
-    image = imdecode(data, cv2.IMREAD_COLOR)
-    if image is None or image.ndim != 3 or image.shape[2] != 3:
-        what = unreadable(data) if image is None else f"has shape {image.shape}"
-        raise ClipError(clip.key, f"released image {what}; expected a 3-channel image (u, v "
-                        "and strain channels)", clip.image)
-    if bits is not None and bits < 8:
-        top = 2 ** bits - 1
-        image = (np.rint(np.rint(image / 255.0 * top) / top * 255)).astype(np.uint8)
-    return {"flow_image": image}
+    it: {"flow_image": (H, W, 3)}, and each companion image the release ships beside it under
+    its name; with `bits` < 8, every channel re-quantized to that many bits (codes spread back
+    over 0..255). Views of such a bundle: datasets/views.py."""
+    paths = dict(clip.companions)
+    bundle = {}
+    for name, raw in {"flow_image": data, **(companions or {})}.items():
+        image = imdecode(raw, cv2.IMREAD_COLOR)
+        if image is None or image.ndim != 3 or image.shape[2] != 3:
+            what = unreadable(raw) if image is None else f"has shape {image.shape}"
+            label = "image" if name == "flow_image" else name.replace("_", " ")
+            raise ClipError(clip.key, f"released {label} {what}; expected a 3-channel image",
+                            paths.get(name, clip.image))
+        if bits is not None and bits < 8:
+            top = 2 ** bits - 1
+            image = (np.rint(np.rint(image / 255.0 * top) / top * 255)).astype(np.uint8)
+        bundle[name] = image
+    return bundle
 
 
 def _interpolated_crops(clip: Clip, frame_bytes: dict[str, bytes], grey: dict[str, np.ndarray],

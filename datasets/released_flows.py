@@ -19,6 +19,17 @@ do, the array is (strain, v, u). The order was checked on the 442 released image
 channel OpenCV reads is non-negative with a dark background (strain), and the strain of
 (v, u) = (channel 1, channel 2) explains it better than the other assignment (tests).
 Only views of the flow can be served (datasets/views.py RELEASED_VIEWS): there are no frames.
+
+`companions` names further images a release ships per clip, each read into the clip's bundle
+under its name and served by its view (datasets/views.py COMPANION_VIEWS); a clip missing one
+is dropped, named. CausalNet's release (`causalnet_flows`) ships four per clip; its issue #2
+calls them onset->apex flow, apex->offset flow and flow-direction maps. Checked on the 442
+clips (tests/releases/test_causalnet_flows.py): the base image and `_1` have the encoding
+above (a dark first channel, the strain); `_1`'s v and u mostly run against the base image's
+(the face relaxing back: apex->offset); `_2` and `_3` are pure hues (every pixel has one
+channel at 0 and one at 255; hue 0..45 of OpenCV's 0..180, a quarter of the colour circle)
+whose hue follows the direction of the base image's flow (`_2`) and of `_1`'s (`_3`). The
+base image is another preprocessing than HTNet's image of the same clip.
 """
 
 from __future__ import annotations
@@ -32,7 +43,7 @@ import pandas as pd
 from mer_bench.datasets.clip import Clip, Note
 from mer_bench.datasets.errors import DatasetError
 from mer_bench.datasets.sheets import file_digest
-from mer_bench.datasets.views import RELEASED_VIEWS
+from mer_bench.datasets.views import COMPANION_VIEWS, RELEASED_VIEWS
 
 ENCODING = ("released flow image: onset->apex TV-L1 u, v and optical strain of the face crop, "
             "28x28, each channel min-max scaled to 0..255, stored RGB = (u, v, strain), read "
@@ -40,6 +51,7 @@ ENCODING = ("released flow image: onset->apex TV-L1 u, v and optical strain of t
 ENCODING_VERSION = "u-v-strain-min-max-8bit-1"  # bump when ENCODING's reading changes
 COLUMNS = ("dataset", "sub", "filename_o", "label")
 IMAGE_MISSING = "the label file lists it, but its image is missing"
+COMPANION_MISSING = "the label file lists it, but one of its further images is missing"
 NOT_LABELLED = "image not in the label file"
 LAYOUT = ("ROOT/combined_3_class2_for_optical_flow.csv and ROOT/STSNet_whole_norm_u_v_os/"
           "sub01_EP02_01f .png (one image per clip)")
@@ -63,12 +75,16 @@ class ReleasedFlows:
 
     synthetic = False
     source = "released flow images (the authors' preprocessing, not the harness's)"
-    views = RELEASED_VIEWS  # the only views it can serve: it has no frames
 
     def __init__(self, root: str | Path, name: str = "composite_flows",
                  labels: str | Path | None = None, images: str | Path | None = None,
-                 image_name: str = "{sub}_{clip} .png"):
+                 image_name: str = "{sub}_{clip} .png",
+                 companions: tuple[tuple[str, str], ...] = ()):
         self.name, self.root, self.image_name = name, Path(root), image_name
+        self.companions = tuple(companions)
+        # The only views it can serve: it has no frames.
+        names = {companion for companion, _ in self.companions}
+        self.views = RELEASED_VIEWS + tuple(v for v, n in COMPANION_VIEWS.items() if n in names)
         if not self.root.is_dir():
             raise DatasetError(f"{name}: data root {self.root} is not a folder; expected "
                                f"{LAYOUT}")
@@ -122,13 +138,21 @@ class ReleasedFlows:
                                    f"{seen[key]} ({dataset} {sub} {clip_name})")
             seen[key] = line
             image = self.images / self.image_name.format(sub=sub, clip=clip_name)
-            named.add(image.name)
+            companions = tuple((companion, self.images / form.format(sub=sub, clip=clip_name))
+                               for companion, form in self.companions)
+            named.update([image.name] + [path.name for _, path in companions])
             if not image.is_file():
                 notes.append(Note(key, "dropped", IMAGE_MISSING, f"{self.labels.name} line "
                                   f"{line}: {image}"))
                 continue
+            absent = [str(path) for _, path in companions if not path.is_file()]
+            if absent:
+                notes.append(Note(key, "dropped", COMPANION_MISSING, f"{self.labels.name} line "
+                                  f"{line}: {', '.join(absent)}"))
+                continue
             clips.append(Clip(dataset.lower(), subject, clip_id, row["label"].strip(), 0, 0, 0,
-                              "", line, image=str(image)))
+                              "", line, image=str(image),
+                              companions=tuple((c, str(path)) for c, path in companions)))
         for extra in sorted(p.name for p in self.images.glob("*.png") if p.name not in named):
             notes.append(Note(f"{self.name}/{extra}", "dropped", NOT_LABELLED,
                               str(self.images / extra)))

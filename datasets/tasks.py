@@ -1,10 +1,10 @@
 """The tasks, one registration each: the paper's (section 4.1) and MEGC 2019's: `casme2-5`;
 `casme2-3`, `samm-3`, `smic-3` and `composite-3` (exactly the clips of the MEGC 2019 list,
-labels from the list); `composite-3-flows` (the same from released flow images); `cdmer-3`
-(Zong et al.'s CASME II / SMIC-HS pair); `mmew-4`, `mmew-6`; `casme3-3`, `casme3-4`,
-`casme3-7`; `ckplus-7` (for pretraining); and the synthetic stand-ins. Any task of two
-datasets or more runs leaving one dataset out as `NAME@lodo`. What a task is and does is
-benchmark/protocol/tasks.py's.
+labels from the list); `composite-3-flows` and `composite-3-causalnet` (the same from the flow
+images HTNet's and CausalNet's authors released); `cdmer-3` (Zong et al.'s CASME II / SMIC-HS
+pair); `mmew-4`, `mmew-6`; `casme3-3`, `casme3-4`, `casme3-7`; `ckplus-7` (for pretraining);
+and the synthetic stand-ins. Any task of two datasets or more runs leaving one dataset out as
+`NAME@lodo`. What a task is and does is benchmark/protocol/tasks.py's.
 """
 
 from mer_bench.benchmark.protocol.tasks import TASKS, FrameRules, MemberList, Source, Task
@@ -73,6 +73,12 @@ register("composite-3-flows", Task, name="composite-3-flows", classes=MEGC_CLASS
                                              "2": "surprise"}),),
          description="MEGC 2019 composite from the flow images HTNet's authors released (the "
                      "same 442 clips and 68 LOSO folds as composite-3; flow views only)")
+register("composite-3-causalnet", Task, name="composite-3-causalnet", classes=MEGC_CLASSES,
+         sources=(Source("causalnet_flows", {"0": "negative", "1": "positive",
+                                             "2": "surprise"}),),
+         description="MEGC 2019 composite from the flow images CausalNet's authors released "
+                     "(four per clip, another preprocessing than HTNet's; the same 442 clips and "
+                     "68 LOSO folds as composite-3; flow views only)")
 # Cross-database MER (CDMER) of Zong et al. ("Cross-Database Micro-Expression Recognition: A
 # Benchmark", arXiv 1812.07742): CASME II relabelled to SMIC-HS's three classes: happiness
 # positive; disgust, sadness and fear negative; surprise; repression and others left out.

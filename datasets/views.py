@@ -9,7 +9,9 @@ A bundle of a released flow image (datasets/released_flows.py: u, v and strain, 
 scaled to 0..255, as OpenCV reads it: (strain, v, u)) has no frames; it serves RELEASED_VIEWS
 only, each from the image: `ststnet_release_28` is the image itself, as the STSTNet and HTNet
 releases feed it; `flow_strain_28` is (u, v, strain) scaled to [0, 1] (the raw flow is not
-recoverable from an 8-bit min-max image), and the views built on it follow.
+recoverable from an 8-bit min-max image), and the views built on it follow. A release that
+ships more images per clip (CausalNet's four) also serves COMPANION_VIEWS, each one image as
+OpenCV reads it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from mer_bench.datasets.flow import optical_strain
 
 
 RELEASED_VIEWS = ("ststnet_release_28", "flow_strain_28", "flow_28", "htnet_regions_28")
+# View -> the companion image it is (its name in the bundle; datasets/released_flows.py).
+COMPANION_VIEWS = {"released_apex_offset_28": "apex_offset_flow",
+                   "released_onset_apex_direction_28": "onset_apex_direction",
+                   "released_apex_offset_direction_28": "apex_offset_direction"}
 
 
 def _frames_of(bundle: dict, view: str) -> dict:
@@ -81,6 +87,31 @@ def ststnet_release_28(bundle: dict) -> np.ndarray:
         return bundle["flow_image"].transpose(2, 0, 1).astype(np.float32)
     scaled = [np.rint(_min_max(channel) * 255) for channel in flow_strain_28(bundle)]
     return np.stack(scaled[::-1]).astype(np.float32)
+
+
+def _companion(bundle: dict, view: str) -> np.ndarray:
+    """A companion image as OpenCV reads it, (3, H, W) in 0..255; a source without it says so."""
+    name = COMPANION_VIEWS[view]
+    if name not in bundle:
+        raise ValueError(f"view {view!r} reads the released {name.replace('_', ' ')} image, "
+                         "which this source does not ship (one image per clip: "
+                         f"{', '.join(RELEASED_VIEWS)})")
+    return bundle[name].transpose(2, 0, 1).astype(np.float32)
+
+
+def released_apex_offset_28(bundle: dict) -> np.ndarray:
+    """The apex->offset flow image (strain, v, u as OpenCV reads it, like the base image)."""
+    return _companion(bundle, "released_apex_offset_28")
+
+
+def released_onset_apex_direction_28(bundle: dict) -> np.ndarray:
+    """The onset->apex flow-direction map: a hue per pixel, saturation and value full."""
+    return _companion(bundle, "released_onset_apex_direction_28")
+
+
+def released_apex_offset_direction_28(bundle: dict) -> np.ndarray:
+    """The apex->offset flow-direction map: a hue per pixel, saturation and value full."""
+    return _companion(bundle, "released_apex_offset_direction_28")
 
 
 def flow_28(bundle: dict) -> np.ndarray:

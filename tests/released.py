@@ -14,6 +14,7 @@ import numpy as np
 from tests.dataset_trees import shared_dir, shared_path
 
 FLOWS = "htnet_composite_flows"
+CAUSALNET = "causalnet_composite_flows"
 WEIGHTS = "ststnet_weights"
 
 
@@ -60,9 +61,10 @@ ROWS = [("casme2", "sub01", "EP02_01f", "1"), ("casme2", "sub01", "EP19_05f", "0
         ("smic", "s01", "s01_po_02", "1"), ("smic", "s02", "s02_sur_01", "2")]
 
 
-def write_release(root, rows=ROWS, seed=0):
+def write_release(root, rows=ROWS, seed=0, suffixes=()):
     """A folder in the released layout: the label CSV and one 28x28 PNG per clip, named
-    `<sub>_<clip> .png` (with the space) and written with OpenCV."""
+    `<sub>_<clip> .png` (with the space) and written with OpenCV; and one more per clip for
+    each of `suffixes` (`<sub>_<clip>_1 .png` for "_1", as CausalNet's release names them)."""
     images = root / "STSNet_whole_norm_u_v_os"
     images.mkdir(parents=True)
     rng = np.random.default_rng(seed)
@@ -72,6 +74,7 @@ def write_release(root, rows=ROWS, seed=0):
                          "sub_filename"])
         for dataset, sub, clip, label in rows:
             writer.writerow([dataset, sub, clip, label, "", f"{sub}_{clip}.jpg", ""])
-            cv2.imwrite(str(images / f"{sub}_{clip} .png"),
-                        rng.integers(0, 256, (28, 28, 3), dtype=np.uint8))
+            for suffix in ("", *suffixes):
+                cv2.imwrite(str(images / f"{sub}_{clip}{suffix} .png"),
+                            rng.integers(0, 256, (28, 28, 3), dtype=np.uint8))
     return root

@@ -13,10 +13,14 @@ from mer_bench.datasets.errors import DatasetError
 
 
 def add_parsers(commands, common: argparse.ArgumentParser) -> dict:
-    listing = commands.add_parser("list", parents=[common], help="list methods, tasks or datasets")
-    listing.add_argument("what", choices=["methods", "tasks", "datasets"])
+    listing = commands.add_parser("list", parents=[common],
+                                  help="list methods, tasks, datasets or grids")
+    listing.add_argument("what", choices=["methods", "tasks", "datasets", "grids"])
     listing.add_argument("--verbose", "-v", action="store_true",
                          help="tasks: list every excluded clip and every rule applied, by clip")
+    listing.add_argument("--details", action="store_true",
+                         help="methods: views and their shapes, default budget and recipe, "
+                              "parameters, paper name (builds each method)")
     scoring = commands.add_parser("score", parents=[common],
                                   help="score per-clip predictions made anywhere (a CSV, or a "
                                        "release's published log) under a task's clips and "
@@ -59,10 +63,20 @@ def command_list(args: argparse.Namespace) -> int:
     from mer_bench.methods import METHODS
 
     config = config_of(args)
-    if args.what == "methods":
+    if args.what == "methods" and args.details:
+        from mer_bench.benchmark.tools.catalogue import method_details
+
+        for name in METHODS.names():
+            print("\n".join(method_details(name)) + "\n")
+    elif args.what == "methods":
         for name in METHODS.names():
             entry = METHODS.entry(name)
             print(f"{name:24s} {entry.target}" + (f" {entry.kwargs}" if entry.kwargs else ""))
+    elif args.what == "grids":
+        from mer_bench.benchmark.tools.catalogue import grid_details, shipped_grids
+
+        for path in shipped_grids():
+            print("\n".join(grid_details(path)) + "\n")
     elif args.what == "datasets":
         for name in DATASETS.names():
             root = config.root_of(name, must_exist=False)

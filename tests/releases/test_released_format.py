@@ -18,9 +18,10 @@ from mer_bench.benchmark.execution.runner import run_grid
 from mer_bench.benchmark.stats.runs import run_scores
 from mer_bench.benchmark.protocol.tasks import TASKS, load_task
 from mer_bench.datasets.errors import DatasetError
-from mer_bench.datasets.preprocess import PreprocessSettings, make_bundle, read_frames
-from mer_bench.datasets.released_flows import (ENCODING_VERSION, IMAGE_MISSING, NOT_LABELLED,
-                                               ReleasedFlows)
+from mer_bench.datasets.preprocess import (PreprocessSettings, bundle_key, make_bundle,
+                                           read_frames)
+from mer_bench.datasets.released_flows import (COMPANION_MISSING, ENCODING_VERSION,
+                                               IMAGE_MISSING, NOT_LABELLED, ReleasedFlows)
 from mer_bench.datasets.views import build_view
 from mer_bench.methods.ststnet import STSTNet, STSTNetRelease
 from mer_bench.methods.batches import pass_batches
@@ -81,6 +82,42 @@ def test_released_bundle_views_and_the_release_view_from_frames(tmp_path, face_c
     assert [release[c].max() for c in range(3)] == [255, 255, 255]
     strain = raw[2]
     assert np.allclose(release[0], np.rint((strain - strain.min()) / np.ptp(strain) * 255))
+
+
+def test_four_images_a_clip_each_served_as_its_view_and_a_missing_one_drops_the_clip(tmp_path):
+    """CausalNet's layout: `<sub>_<clip> .png` and `_1`, `_2`, `_3` beside it."""
+    root = write_release(tmp_path / "causalnet", suffixes=("_1", "_2", "_3"))
+    folder = root / "STSNet_whole_norm_u_v_os"
+    (folder / "sub02_EP01_11f_2 .png").unlink()
+    data = load_task(TASKS.build("composite-3-causalnet"), {"causalnet_flows": root})
+    assert len(data.samples) == 7
+    reasons = dict(data.excluded)
+    assert reasons == {"casme2/sub02/EP01_11f": COMPANION_MISSING}  # the others: not unlabelled
+    clip = data.samples[0].clip
+    settings = PreprocessSettings()
+    frames = read_frames(clip, settings)
+    bundle = make_bundle(clip, frames, settings)
+    for view, suffix in (("ststnet_release_28", ""), ("released_apex_offset_28", "_1"),
+                         ("released_onset_apex_direction_28", "_2"),
+                         ("released_apex_offset_direction_28", "_3")):
+        image = cv2.imread(str(folder / f"sub01_EP02_01f{suffix} .png"))
+        assert np.array_equal(build_view(view, [bundle])[0], image.transpose(2, 0, 1)), view
+    # Every image is in the bundle's key: another direction map is another bundle.
+    cv2.imwrite(str(folder / "sub01_EP02_01f_3 .png"), np.zeros((28, 28, 3), np.uint8))
+    assert bundle_key(clip, read_frames(clip, settings), settings) != \
+        bundle_key(clip, frames, settings)
+    # The one-image source keeps its keys and refuses the companion views, saying why.
+    single = load_task(TASKS.build("composite-3-flows"),
+                       {"composite_flows": write_release(tmp_path / "htnet")})
+    one = single.samples[0].clip
+    assert one.companions == () and list(read_frames(one, settings)) == ["image"]
+    with pytest.raises(ValueError, match="apex offset direction image, which this source does "
+                                         "not ship"):
+        build_view("released_apex_offset_direction_28",
+                   [make_bundle(one, read_frames(one, settings), settings)])
+    assert "released_apex_offset_28" in ReleasedFlows(root, companions=(
+        ("apex_offset_flow", "{sub}_{clip}_1 .png"),)).views
+    assert "released_apex_offset_28" not in ReleasedFlows(root).views
 
 
 def test_release_schedule_passes_in_order_with_a_partial_last_batch():
