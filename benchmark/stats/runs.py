@@ -224,5 +224,5 @@ def released_note(runs: list[RunScores]) -> str:
     if not released:
         return ""
     return (f"Data: {', '.join(released)} = real clips read from the flow images their "
-            "authors released (HTNet's composite images): the authors' preprocessing, not the "
+            "authors released (whose: `list tasks`): the authors' preprocessing, not the "
             "harness's; TASK[dataset] scores one dataset's clips of the composite's predictions.")
