@@ -73,7 +73,8 @@ def command_list(args: argparse.Namespace) -> int:
             entry = METHODS.entry(name)
             print(f"{name:24s} {entry.target}" + (f" {entry.kwargs}" if entry.kwargs else ""))
     elif args.what == "grids":
-        from mer_bench.benchmark.tools.catalogue import grid_details, shipped_grids
+        from mer_bench.benchmark.protocol.grids import shipped_grids
+        from mer_bench.benchmark.tools.catalogue import grid_details
 
         for path in shipped_grids():
             print("\n".join(grid_details(path)) + "\n")

@@ -294,6 +294,11 @@ def grid_path(name: str) -> Path:
     shipped = resources.files("mer_bench.benchmark") / "grids" / f"{Path(name).stem}.toml"
     if shipped.is_file():
         return Path(str(shipped))
-    known = sorted(p.name[:-5] for p in (resources.files("mer_bench.benchmark") / "grids").iterdir()
-                   if p.name.endswith(".toml"))
+    known = [path.stem for path in shipped_grids()]
     raise ValueError(f"no grid file {name!r}; shipped grids: {', '.join(known)}")
+
+
+def shipped_grids() -> list[Path]:
+    """The grid files shipped in benchmark/grids, by name."""
+    folder = resources.files("mer_bench.benchmark") / "grids"
+    return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml"))

@@ -7,13 +7,13 @@ Nothing here prepares data: view shapes come from a blank bundle of the default 
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from dataclasses import asdict, is_dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from mer_bench.benchmark.protocol.grids import grid_toml, load_grid
+from mer_bench.benchmark.protocol.grids import Grid, grid_toml, load_grid
 
 SHAPE_UNKNOWN = "shape known once a task is prepared"
 
@@ -67,17 +67,9 @@ def method_details(name: str) -> list[str]:
     return lines
 
 
-def shipped_grids() -> list[Path]:
-    folder = resources.files("mer_bench.benchmark") / "grids"
-    return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml"))
-
-
-def _runs(path: Path, profile: str | None) -> int:
-    """Method x task x seed combinations of the grid under `profile` (each one run of a
-    LOSO's folds; weights need no seeds)."""
-    grid = load_grid(path, profile)
-    return sum(len(grid.seeds[:1] if spec.weights else grid.seeds)
-               for spec in grid.methods for task in grid.runnable_tasks if spec.runs_on(task))
+def _runs(grid: Grid) -> int:
+    """Method x task x seed combinations of `grid`: its jobs with one fold a task."""
+    return len(grid.jobs(dict.fromkeys(grid.runnable_tasks, ["one fold"]), defaultdict(dict)))
 
 
 def _count(runs: int) -> str:
@@ -91,9 +83,8 @@ def grid_details(path: Path) -> list[str]:
     description = re.split(r"(?<!Fig)\. (?=[A-Z(])", text)[0].rstrip(".")
     table = f" (table {raw['table']})" if "table" in raw else ""
     lines = [f"{path.stem}{table}: {description}",
-             f"  as written: {_count(_runs(path, None))} on {', '.join(raw['tasks'])}"]
+             f"  as written: {_count(_runs(load_grid(path)))} on {', '.join(raw['tasks'])}"]
     for profile in raw.get("profiles", {}):
         grid = load_grid(path, profile)
-        lines.append(f"  --profile {profile}: {_count(_runs(path, profile))} on "
-                     f"{', '.join(grid.tasks)}")
+        lines.append(f"  --profile {profile}: {_count(_runs(grid))} on {', '.join(grid.tasks)}")
     return lines

@@ -9,8 +9,9 @@ from dataclasses import replace
 
 import numpy as np
 
+from mer_bench.benchmark.protocol.grids import shipped_grids
 from mer_bench.benchmark.tools.catalogue import (SHAPE_UNKNOWN, grid_details, method_details,
-                                                 shipped_grids, view_shape)
+                                                 view_shape)
 from mer_bench.datasets import VIEWS
 from tests.conftest import REPO
 
