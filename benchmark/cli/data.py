@@ -90,10 +90,17 @@ def command_list(args: argparse.Namespace) -> int:
 
 
 def _describe_task(name: str, config: RunConfig, verbose: bool = False) -> None:
-    from mer_bench.benchmark.protocol.tasks import DROP_EMPTY, build_task, load_task
+    from mer_bench.benchmark.protocol.tasks import (DROP_EMPTY, build_task,
+                                                    generated_on_first_use, load_task)
 
     task = build_task(name)
     print(f"{name}: {task.description}")
+    ungenerated = [str(config.root_of(d, must_exist=False)) for d in task.datasets
+                   if generated_on_first_use(d) and not config.root_of(d, must_exist=False).exists()]
+    if ungenerated:  # listing writes nothing: the set is made by the first run or prepare
+        print(f"  SYNTHETIC data, not generated yet ({', '.join(ungenerated)}): `prepare "
+              f"--task {name}` or a run generates them, then this lists them\n")
+        return
     try:
         data = load_task(task, {d: config.root_of(d) for d in task.datasets}, "keep")
     except DatasetError as error:

@@ -26,6 +26,9 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> dict:
     tables.add_argument("--diff", nargs=2, metavar=("A", "B"),
                         help="with --grid TABLE: how two rows' protocols differ (a row's number "
                              "in the table, from 1, or a unique part of its method and setting)")
+    tables.add_argument("--plan", action="store_true",
+                        help="with --grid: the grid's jobs, stored and to run (what `run` "
+                             "would add to its tables) and their estimated cost; nothing run")
     report = commands.add_parser("report", parents=[common],
                                  help="a static HTML site of the store (every run, its card, "
                                       "folds, figures; the paper tables it has rows of)")
@@ -44,6 +47,8 @@ def command_tables(args: argparse.Namespace) -> int:
     config = config_of(args)
     if args.diff:
         return _diff_rows(args, config)
+    if args.plan:
+        return _plan(args, config)
     if args.grid:
         return paper_tables(args, config)
     runs = run_scores(list(config.store.records()))
@@ -58,6 +63,21 @@ def command_tables(args: argparse.Namespace) -> int:
         print(f"tables shown, not written: {error.filename or config.results / 'tables'}: "
               f"{error.strerror}", file=sys.stderr)
     report_quarantined(config)
+    return 0
+
+
+def _plan(args: argparse.Namespace, config: RunConfig) -> int:
+    from mer_bench.benchmark.execution.preview import preview
+    from mer_bench.benchmark.protocol.grids import load_grid
+    from mer_bench.benchmark.reporting.paper_outputs import paper_grid_names
+
+    if not args.grid:
+        print("tables --plan shows the jobs of a grid's tables: give --grid too",
+              file=sys.stderr)
+        return 2
+    grids = [load_grid(grid_path(name), args.profile, args.precision)
+             for name in paper_grid_names(args.grid)]
+    print(preview(grids, config).render(config.workers))
     return 0
 
 

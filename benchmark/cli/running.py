@@ -10,6 +10,7 @@ from mer_bench.benchmark.cli.options import (
     add_recipe_option, config_of, fold_list, keep_list, positive_int, report_quarantined, weights_dir)
 from mer_bench.benchmark.cli.results import is_paper_grid, method_switches, paper_tables
 from mer_bench.benchmark.execution.planning import prepare_task
+from mer_bench.benchmark.execution.preview import preview
 from mer_bench.benchmark.execution.runner import run_grids
 from mer_bench.benchmark.protocol.grids import Grid, MethodSpec, grid_path, load_grid
 from mer_bench.benchmark.reporting.tables import render_ablation, render_markdown, write_tables
@@ -77,6 +78,11 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> dict:
                           "each method is evaluated with them, nothing trained; a grid "
                           "method's `weights = NAME` reads the folder given as NAME=DIR, or "
                           "named NAME (repeatable)")
+    run.add_argument("--plan", action="store_true",
+                     help="show every job the command would run (by method x task x seed: "
+                          "folds stored and to run) and an estimate of its cost, from the "
+                          "manifests of tasks prepared before and the store; check every name; "
+                          "run, prepare and generate nothing")
     run.add_argument("--channels-last", choices=["on", "off"],
                      help="memory layout of torch methods' convolutions (default: each "
                           "method's own)")
@@ -89,6 +95,9 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> dict:
 def command_run(args: argparse.Namespace) -> int:
     config = config_of(args)
     grids = _grids(args)
+    if args.plan:
+        print(preview(grids, config, args.folds).render(config.workers))
+        return 0
     started = time.perf_counter()
     summary = run_grids(grids, config, args.folds)
     if summary.interrupted:

@@ -56,23 +56,18 @@ def prepare_task(name: str, config: RunConfig, workers: int = 1,
     return prepared
 
 
-def method_version(name: str) -> str:
-    from mer_bench.methods import METHODS
-
-    return str(getattr(METHODS.entry(name).resolve(), "version", "1"))
-
-
-def plan(grid: Grid, config: RunConfig, from_manifests: bool = False,
-         ) -> tuple[list[Job], dict[str, PreparedTask]]:
-    """Prepares every task of the grid and expands it into jobs with their version strings.
-    `from_manifests`: the same jobs from the tasks' manifests, nothing prepared (no prepared
-    task is returned); a task without one raises manifests.NotPlanned."""
+def check_grid(grid: Grid, config: RunConfig, announce: bool = True) -> None:
+    """Every name the grid gives (method, option, recipe field, view, task, selection rule,
+    precision, device) checked before any data are generated or prepared, so that a typo
+    fails in a second, not after the task's preparation. `announce`: say here, before any
+    work, where bf16 cannot pay."""
+    from mer_bench.datasets import VIEWS
     from mer_bench.methods import METHODS
     from mer_bench.methods.base import SELECTION_RULES, Speed
 
     Speed(grid.precision)  # an unknown precision fails here, before any work
     check_device(config.device)
-    if grid.precision == "bf16" and not from_manifests:  # said before any work, where it cannot pay
+    if grid.precision == "bf16" and announce:
         from mer_bench.methods.training import pick_device
 
         note = bf16_note(grid.precision, pick_device(config.device).type)
@@ -81,17 +76,42 @@ def plan(grid: Grid, config: RunConfig, from_manifests: bool = False,
     if grid.selection not in SELECTION_RULES:
         raise ValueError(f"selection rule {grid.selection!r} is not available; "
                          f"choose from {list(SELECTION_RULES)}")
-    for spec in grid.methods:  # what the grid names is checked here, before any work
+    for name in grid.runnable_tasks:
+        build_task(name)
+    for spec in grid.methods:
         METHODS.entry(spec.name)
         if (spec.selection or grid.selection) not in SELECTION_RULES:
             raise ValueError(f"selection rule {spec.selection!r} is not available; "
                              f"choose from {list(SELECTION_RULES)}")
         method = build_method(spec)
+        for view in method.views:
+            try:
+                VIEWS.entry(view)
+            except LookupError as error:
+                raise ValueError(f"method {spec.name} reads view {view!r}: {error}") from None
         for task in filter(spec.runs_on, grid.runnable_tasks):
             build_method(spec).with_recipe(dict(spec.recipe_for(task)))
-        if spec.pretrain and not method.can_pretrain():
-            raise ValueError(f"method {spec.name} cannot be pretrained (on {spec.pretrain}): "
-                             "it implements no pretrain")
+        if spec.pretrain:
+            build_task(spec.pretrain)
+            if not method.can_pretrain():
+                raise ValueError(f"method {spec.name} cannot be pretrained (on "
+                                 f"{spec.pretrain}): it implements no pretrain")
+
+
+def method_version(name: str) -> str:
+    from mer_bench.methods import METHODS
+
+    return str(getattr(METHODS.entry(name).resolve(), "version", "1"))
+
+
+def plan(grid: Grid, config: RunConfig, from_manifests: bool = False, checked: bool = False,
+         ) -> tuple[list[Job], dict[str, PreparedTask]]:
+    """Prepares every task of the grid and expands it into jobs with their version strings.
+    `from_manifests`: the same jobs from the tasks' manifests, nothing prepared (no prepared
+    task is returned); a task without one raises manifests.NotPlanned. `checked`: the grid's
+    names were checked already (check_grid)."""
+    if not checked:
+        check_grid(grid, config, announce=not from_manifests)
     prepared: dict[tuple, PreparedTask] = {}
     known: dict[tuple, TaskFacts] = {}
 

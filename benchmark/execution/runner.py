@@ -7,6 +7,7 @@ the cached bundles.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -15,7 +16,9 @@ from tqdm import tqdm
 from mer_bench.benchmark.execution import one_job as execution
 from mer_bench.benchmark.execution.config import RunConfig
 from mer_bench.benchmark.execution.one_job import execute_group, fold_groups
+from mer_bench.benchmark.execution.costs import CostModel
 from mer_bench.benchmark.execution.executors import make_executor, visible_gpus
+from mer_bench.benchmark.execution.fold_log import FoldLog, run_of
 from mer_bench.benchmark.protocol.folds import select_folds
 from mer_bench.benchmark.protocol.grids import Grid
 from mer_bench.benchmark.protocol.jobs import Job
@@ -82,7 +85,7 @@ def _run(grids: list[Grid], config: RunConfig, size, executor, summary: RunSumma
         prepared.update(grid_prepared)
     jobs = list({job.key: job for job in jobs}.values())
     if folds:
-        jobs = _of_folds(jobs, folds)
+        jobs = of_folds(jobs, folds)
     store.sweep_temporary()
     pending = [job for job in jobs if not store.is_done(job)
                or (config.keep and not store.has(job, config.keep))]
@@ -93,20 +96,64 @@ def _run(grids: list[Grid], config: RunConfig, size, executor, summary: RunSumma
                "ray": "Ray tasks"}[executor.name]
         print(f"{len(jobs)} jobs: {summary.already_done} already done, {len(pending)} to "
               f"run ({how})", flush=True)
-    with tqdm(total=len(pending), desc="jobs", unit="job", disable=not config.progress) as bar:
-        for outcomes in executor.map(partial(execute_group, config=config),
-                                     fold_groups(pending, size)):
+    costs = _weights(pending, config)
+    log = FoldLog(store, config.results, Counter(run_of(job) for job in jobs))
+    with tqdm(total=sum(costs.values()), unit="s", disable=not config.progress,
+              bar_format="{l_bar}{bar}| {postfix} [{elapsed}<{remaining}, ETA by the jobs' "
+                         "expected costs]") as bar:
+        groups = fold_groups(pending, size)
+        finished = 0
+        bar.set_postfix_str(f"0/{len(pending)} jobs; now {_describe(groups, 0)}")
+        for done, outcomes in enumerate(executor.map(partial(execute_group, config=config),
+                                                     groups), 1):
             for job, error in outcomes:
-                bar.update()
+                finished += 1
+                bar.update(costs[job.key])
                 if error is None:
                     summary.ran += 1
+                    line = log.line(job)
                 else:
                     summary.failed.append((job, error))
-                    bar.write(f"FAILED {job.run_label} {job.task} fold {job.fold}: "
-                              f"{error.strip().splitlines()[-1]}")
+                    line = (f"FAILED {job.run_label} {job.task} fold {job.fold}: "
+                            f"{error.strip().splitlines()[-1]}")
+                if line:
+                    log.write(line)
+                    if config.progress or error is not None:  # a failure is said even --quiet
+                        bar.write(line)
+            bar.set_postfix_str(f"{finished}/{len(pending)} jobs; now {_describe(groups, done)}")
+    log.close()
+    if config.progress and log.path.exists():
+        print(f"per-fold log: {log.path}", flush=True)
 
 
-def _of_folds(jobs: list[Job], chosen: tuple[str, ...]) -> list[Job]:
+def _describe(groups: list[list[Job]], index: int) -> str:
+    """What runs next: the first group not finished (executors take groups in order)."""
+    if index >= len(groups):
+        return "nothing"
+    job = groups[index][0]
+    folds = f"folds {','.join(j.fold for j in groups[index])}" if len(groups[index]) > 1 \
+        else f"fold {job.fold}"
+    return f"{job.run_label} {job.task} {folds}"
+
+
+def _weights(pending: list[Job], config: RunConfig) -> dict[str, float]:
+    """Each pending job's expected seconds, from stored like jobs (never measured here: the
+    run itself is the measurement); a job nothing tells of weighs as the median of those
+    that are known (1 s if none is)."""
+    if not config.progress:
+        return {job.key: 1.0 for job in pending}
+    model = CostModel.of_store(config.store, config, measure=False)
+    by_run: dict[str, float | None] = {}
+    for job in pending:
+        if run_of(job) not in by_run:
+            by_run[run_of(job)] = model.estimate(job)[0]
+    known = {job.key: by_run[run_of(job)] for job in pending}
+    figures = sorted(v for v in known.values() if v)
+    fallback = figures[len(figures) // 2] if figures else 1.0
+    return {key: value or fallback for key, value in known.items()}
+
+
+def of_folds(jobs: list[Job], chosen: tuple[str, ...]) -> list[Job]:
     """The jobs of the chosen folds of each task (folds in the order the jobs list them)."""
     by_task: dict[str, list[str]] = {}
     for job in jobs:

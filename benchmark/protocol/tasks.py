@@ -361,6 +361,14 @@ DROP_EMPTY = "+drop-empty"
 LODO = "@lodo"
 
 
+def generated_on_first_use(dataset: str) -> bool:
+    """A dataset whose adapter writes its data on first use (the synthetic sets): what only
+    looks (a listing, a plan) leaves it unmade."""
+    from mer_bench.datasets import DATASETS
+
+    return bool(getattr(DATASETS.entry(dataset).resolve(), "synthetic", False))
+
+
 def build_task(name: str) -> Task:
     """The registered task `name`. Suffixes ask for variants, each a task of its own name (so
     its rows and stored jobs never pass for NAME's): `NAME+drop-empty` drops a class the data

@@ -252,6 +252,16 @@ class Store:
             else:
                 self._quarantine(folder, problem)
 
+    def record(self, job: Job) -> JobRecord | None:
+        """The job as stored, read whole (None: not stored, or damaged, then quarantined)."""
+        folder = self.job_dir(job)
+        if not folder.is_dir():
+            return None
+        problem, record = self._inspect(folder)
+        if problem:
+            self._quarantine(folder, problem)
+        return record
+
     def curves(self, job: Job) -> pd.DataFrame | None:
         """The job's training curves (step, loss, selection_accuracy), if it stored them."""
         path = self.job_dir(job) / CURVES

@@ -297,7 +297,8 @@ def test_a_task_with_an_empty_class_refuses_and_lists_with_a_warning(tmp_path, c
         load_task(TASKS.build("casme2-5"), {"casme2": root})
     kept = load_task(TASKS.build("casme2-5"), {"casme2": root}, "keep")
     assert kept.empty_classes() == ["repression"] and len(kept.samples) == 4
-    assert main(["list", "tasks", "--data", f"casme2={root}"]) == 0
+    assert main(["list", "tasks", "--data", f"casme2={root}", "--results",
+                 str(tmp_path / "results")]) == 0
     listed = capsys.readouterr().out
     assert "REFUSES TO RUN: class repression has no samples" in listed
     config = RunConfig(results=tmp_path / "results", data_roots=(("casme2", str(root)),),

@@ -1,0 +1,101 @@
+"""What a job is expected to cost, in seconds of fit and predict on this machine: read from the
+stored timings of like jobs, else measured (a few training steps of the method on random
+inputs of its shape). Plans show it (preview.py) and the progress bar weighs its ETA by it.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+
+from mer_bench.benchmark.protocol.jobs import Job
+
+MEASURED_STEPS = 1  # timed after one warm-up step
+MEASURING_S = 2.5  # a plan spends at most this measuring steps (a plan is meant to take seconds)
+
+
+@dataclass
+class CostModel:
+    """Seconds per job by what it shares with stored ones: the same run on the same task, or
+    the same run on another task (per iteration where both state a budget)."""
+
+    same_task: dict[tuple, list[float]] = field(default_factory=dict)
+    same_run: dict[str, list[tuple[float, int | None]]] = field(default_factory=dict)
+    measure: bool = True  # a torch method never stored here: time a few steps of it
+    device: str = "cpu"
+    _measured: dict[tuple, float | None] = field(default_factory=dict)
+    _measuring_s: float = 0.0
+
+    @classmethod
+    def of_store(cls, store, config=None, measure: bool = True) -> "CostModel":
+        model = cls(measure=measure, device=getattr(config, "device", "cpu"))
+        for record in store.records():
+            model.add(record.job, record.info.get("timings", {}).get("fit_predict_s"))
+        return model
+
+    def add(self, job: Job, seconds) -> None:
+        if not isinstance(seconds, (int, float)) or seconds != seconds:
+            return
+        self.same_task.setdefault((job.run_label, job.task, job.budget), []).append(seconds)
+        self.same_run.setdefault(job.run_label, []).append((seconds, job.budget))
+
+    def estimate(self, job: Job) -> tuple[float | None, str]:
+        """(seconds per job, what the figure rests on); (None, why) where nothing tells."""
+        like = self.same_task.get((job.run_label, job.task, job.budget))
+        if like:
+            return statistics.median(like), f"{len(like)} stored like jobs"
+        other = self.same_run.get(job.run_label, [])
+        budgeted = [s / b for s, b in other if b]
+        if job.budget and budgeted:
+            return (statistics.median(budgeted) * job.budget,
+                    f"{len(budgeted)} stored jobs of it on other tasks, per iteration")
+        unbudgeted = [s for s, b in other if b == job.budget]
+        if unbudgeted:
+            return statistics.median(unbudgeted), f"{len(unbudgeted)} stored jobs of it on other tasks"
+        step, steps = self._step(job)
+        if step is None and steps:
+            return None, (f"no stored like job; steps not measured (a plan measures for at "
+                          f"most {MEASURING_S:.0f} s)")
+        if step is None:
+            return None, "no stored like job, no training step to time"
+        return step * steps, f"measured step x {steps}"
+
+    def _step(self, job: Job) -> tuple[float | None, int]:
+        """Seconds per training step of the job's method (its options and recipe), timed here
+        on random inputs of its shape, and the steps its budget asks for."""
+        from mer_bench.methods import METHODS
+
+        method = METHODS.build(job.method, **dict(job.options))
+        if hasattr(method, "with_recipe") and job.recipe:
+            method.with_recipe(dict(job.recipe))
+        recipe = getattr(method, "recipe", None)
+        if getattr(method, "input_shape", None) is None or recipe is None:
+            return None, 0
+        steps = job.budget if job.budget is not None else recipe.iterations
+        if recipe.epochs is not None and job.budget is None:
+            return None, 0  # its steps follow the training set's size, unknown here
+        key = (job.method, job.options, job.recipe)
+        if key not in self._measured:
+            if not self.measure or self._measuring_s > MEASURING_S:
+                return None, steps
+            started = time.perf_counter()
+            self._measured[key] = self._time_steps(method)
+            self._measuring_s += time.perf_counter() - started
+        return self._measured[key], steps
+
+    def _time_steps(self, method) -> float:
+        import numpy as np
+        import torch
+
+        from mer_bench.methods.training import pick_device
+
+        device = pick_device(self.device)
+        samples = max(2, method.recipe.batch_size)
+        inputs = torch.rand(samples, *method.input_shape, generator=torch.Generator().manual_seed(0))
+        labels = np.arange(samples) % 5
+        model = method.build_model(5).to(device, memory_format=method.memory_format)
+        method.fit(model, inputs, labels, 5, 1, 0, device)  # warm-up: allocations, kernels
+        started = time.perf_counter()
+        method.fit(model, inputs, labels, 5, MEASURED_STEPS, 0, device)
+        return (time.perf_counter() - started) / MEASURED_STEPS

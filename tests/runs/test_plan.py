@@ -1,0 +1,146 @@
+"""`run --plan` / `tables --plan`: every job and its cost shown, every name checked, and
+nothing generated, prepared or run; the costs behind plans and the progress bar."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from mer_bench.benchmark.cli import main
+from mer_bench.benchmark.execution.costs import CostModel
+from mer_bench.benchmark.protocol.jobs import Job
+from mer_bench.benchmark.storage.store import Store
+
+
+def _refuse_preparation(monkeypatch) -> None:
+    """Any generation or preparation of data fails the test."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("a plan prepared or generated data")
+
+    monkeypatch.setattr("mer_bench.benchmark.execution.planning.prepare_task", refuse)
+    monkeypatch.setattr("mer_bench.benchmark.execution.planning.prepare_clips", refuse)
+    monkeypatch.setattr("mer_bench.datasets.synthetic.generate", refuse)
+
+
+def _table(out: str) -> dict[str, str]:
+    """The plan's rows: run and task ("NAME on TASK seed N") -> the rest of the line."""
+    rows = {}
+    for line in out.splitlines()[2:]:
+        if not line.strip():
+            break
+        label, _, rest = line.partition(" seed ")
+        seed, _, cells = rest.strip().partition(" ")
+        rows[f"{label} seed {seed}"] = cells.strip()
+    return rows
+
+
+def _counts(cells: str) -> list[str]:
+    """folds, stored, to run."""
+    return cells.split()[:3]
+
+
+def test_run_plan_shows_stored_and_to_run_jobs_and_prepares_nothing(results, monkeypatch,
+                                                                     capsys):
+    folds = len([s for s in (results / "data" / "synthetic").iterdir() if s.is_dir()])
+    assert main(["run", "--methods", "majority", "--results", str(results), "--quiet"]) == 0
+    stored = sorted(p.name for p in (results / "runs").iterdir())
+    capsys.readouterr()
+    _refuse_preparation(monkeypatch)
+    assert main(["run", "--plan", "--grid", "paper", "--profile", "quick",
+                 "--results", str(results)]) == 0
+    out = capsys.readouterr().out
+    rows = _table(out)
+    assert _counts(rows["ststnet budget 30 on synthetic-5 seed 0"]) == [str(folds), "0",
+                                                                        str(folds)]
+    assert "measured step x 30" in rows["ststnet budget 30 on synthetic-5 seed 0"]
+    assert _counts(rows["tscnn budget 30 selection oracle on synthetic-5 seed 0"]) == \
+        [str(folds), "0", str(folds)]
+    # a task never prepared under a grid's settings: its folds unknown, said with the reason
+    assert _counts(rows["skd_tstsan[segments=5,domains=5] budget 10 on synthetic-5 seed 0"]) \
+        == ["?", "0", "?"]
+    assert "skd_tstsan[segments=5,domains=5] budget 10: synthetic-5: not prepared" in out
+    assert "Nothing was run (--plan)." in out
+    assert sorted(p.name for p in (results / "runs").iterdir()) == stored  # nothing ran
+
+    # what is stored counts as stored: the quick grid's majority row, nothing to run
+    assert main(["run", "--plan", "--results", str(results)]) == 0
+    out = capsys.readouterr().out
+    rows = _table(out)
+    assert rows["majority on synthetic-5 seed 0"].split() == [str(folds), str(folds), "0", "-"]
+    assert _counts(rows["ststnet budget 400 on synthetic-5 seed 0"]) == [str(folds), "0",
+                                                                         str(folds)]
+    assert f"{5 * folds} jobs in 5 runs: {folds} stored, {4 * folds} to run" in out
+
+    # tables --plan: the same for a table's grid
+    assert main(["tables", "--plan", "--grid", "table5", "--profile", "quick",
+                 "--results", str(results)]) == 0
+    rows = _table(capsys.readouterr().out)
+    assert _counts(rows["skd_tstsan.base budget 30 on synthetic-5 seed 0"]) == \
+        [str(folds), "0", str(folds)]
+
+
+TYPO = textwrap.dedent('''
+    import numpy as np
+    from mer_bench.methods import register
+    from mer_bench.methods.base import Method
+
+    class Typo(Method):
+        views = ("flowz",)
+        def fit_predict(self, train, test, context):
+            return {"final": np.zeros((len(test), context.num_classes))}
+
+    register("typo_view_NAME", Typo)
+''')
+
+
+@pytest.mark.parametrize("plan", [["--plan"], []])
+def test_a_view_name_typo_fails_before_any_data_are_prepared(results, tmp_path, monkeypatch,
+                                                             capsys, plan):
+    name = f"typo_view_{len(plan)}"  # a registry holds a name once per process
+    plugin = tmp_path / f"{name}.py"
+    plugin.write_text(TYPO.replace("typo_view_NAME", name))
+    _refuse_preparation(monkeypatch)
+    assert main(["run", *plan, "--plugin", str(plugin), "--methods", name,
+                 "--results", str(results), "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert f"method {name} reads view 'flowz'" in error
+    assert "Did you mean flows" in error
+
+
+def test_an_unknown_task_in_a_plan_is_named(results, monkeypatch, capsys):
+    _refuse_preparation(monkeypatch)
+    assert main(["run", "--plan", "--methods", "majority", "--tasks", "synthetic-55",
+                 "--results", str(results)]) == 2
+    assert "unknown task 'synthetic-55'" in capsys.readouterr().err
+
+
+def _job(method="ststnet", task="t", fold="s1", budget=None) -> Job:
+    return Job(method, task, fold, budget=budget)
+
+
+def test_costs_come_from_like_jobs_then_per_iteration_then_a_measured_step():
+    model = CostModel(measure=True)
+    for fold, seconds in (("s1", 2.0), ("s2", 4.0), ("s3", 30.0)):
+        model.add(_job(task="a", fold=fold, budget=100), seconds)
+    model.add(_job(task="a", fold="s4", budget=100), float("nan"))  # never a figure
+    assert model.estimate(_job(task="a", budget=100)) == (4.0, "3 stored like jobs")
+    seconds, basis = model.estimate(_job(task="b", budget=200))  # another task: per iteration
+    assert seconds == pytest.approx(0.04 * 200) and "per iteration" in basis
+    seconds, basis = model.estimate(_job(method="off_apexnet", task="b", budget=5))
+    assert seconds > 0 and basis == "measured step x 5"
+    assert model.estimate(_job(method="majority", task="b")) == \
+        (None, "no stored like job, no training step to time")
+    unmeasured = CostModel(measure=False)
+    assert unmeasured.estimate(_job(method="off_apexnet", budget=5))[0] is None
+
+
+def test_a_plan_reads_timings_the_store_holds(results):
+    assert main(["run", "--methods", "majority", "--results", str(results), "--quiet"]) == 0
+    records = list(Store(results).records())
+    model = CostModel.of_store(Store(results), measure=False)
+    seconds, basis = model.estimate(records[0].job)
+    timings = sorted(r.info["timings"]["fit_predict_s"] for r in records)
+    assert seconds == pytest.approx(timings[len(timings) // 2] if len(timings) % 2 else
+                                    (timings[len(timings) // 2 - 1] + timings[len(timings) // 2]) / 2)
+    assert basis == f"{len(records)} stored like jobs"
