@@ -14,6 +14,7 @@ from mer_bench.benchmark.execution.environment import bf16_note
 from mer_bench.benchmark.execution.manifests import TaskFacts, read_manifest, write_manifest
 from mer_bench.benchmark.protocol.grids import Grid
 from mer_bench.benchmark.protocol.jobs import Job
+from mer_bench.benchmark.protocol.registry import RegistryError
 from mer_bench.benchmark.execution.released_weights import folder_digest, match_weights
 from mer_bench.benchmark.protocol.tasks import TaskData, build_task, load_task
 from mer_bench.datasets.bundle_cache import PrepareReport, prepare_clips
@@ -87,8 +88,8 @@ def check_grid(grid: Grid, config: RunConfig, announce: bool = True) -> None:
         for view in method.views:
             try:
                 VIEWS.entry(view)
-            except LookupError as error:
-                raise ValueError(f"method {spec.name} reads view {view!r}: {error}") from None
+            except RegistryError as error:
+                raise RegistryError(f"method {spec.name} reads view {view!r}: {error}") from None
         for task in filter(spec.runs_on, grid.runnable_tasks):
             build_method(spec).with_recipe(dict(spec.recipe_for(task)))
         if spec.pretrain:

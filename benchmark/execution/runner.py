@@ -7,6 +7,7 @@ the cached bundles.
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
@@ -84,6 +85,7 @@ def _run(grids: list[Grid], config: RunConfig, size, executor, summary: RunSumma
         jobs += grid_jobs
         prepared.update(grid_prepared)
     jobs = list({job.key: job for job in jobs}.values())
+    folds_of = Counter(run_of(job) for job in jobs)  # every fold of each run, chosen or not
     if folds:
         jobs = of_folds(jobs, folds)
     store.sweep_temporary()
@@ -97,13 +99,13 @@ def _run(grids: list[Grid], config: RunConfig, size, executor, summary: RunSumma
         print(f"{len(jobs)} jobs: {summary.already_done} already done, {len(pending)} to "
               f"run ({how})", flush=True)
     costs = _weights(pending, config)
-    log = FoldLog(store, config.results, Counter(run_of(job) for job in jobs))
-    with tqdm(total=sum(costs.values()), unit="s", disable=not config.progress,
-              bar_format="{l_bar}{bar}| {postfix} [{elapsed}<{remaining}, ETA by the jobs' "
-                         "expected costs]") as bar:
+    log = FoldLog(store, config.results, folds_of)
+    with tqdm(total=sum(costs.values()), disable=not config.progress,
+              bar_format="{desc} {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}, weighed by "
+                         "the jobs' expected costs]") as bar:
         groups = fold_groups(pending, size)
         finished = 0
-        bar.set_postfix_str(f"0/{len(pending)} jobs; now {_describe(groups, 0)}")
+        bar.set_description_str(f"0/{len(pending)} jobs, now {_describe(groups, 0)}")
         for done, outcomes in enumerate(executor.map(partial(execute_group, config=config),
                                                      groups), 1):
             for job, error in outcomes:
@@ -120,7 +122,8 @@ def _run(grids: list[Grid], config: RunConfig, size, executor, summary: RunSumma
                     log.write(line)
                     if config.progress or error is not None:  # a failure is said even --quiet
                         bar.write(line)
-            bar.set_postfix_str(f"{finished}/{len(pending)} jobs; now {_describe(groups, done)}")
+            bar.set_description_str(f"{finished}/{len(pending)} jobs, now "
+                                    f"{_describe(groups, done)}")
     log.close()
     if config.progress and log.path.exists():
         print(f"per-fold log: {log.path}", flush=True)
@@ -139,7 +142,7 @@ def _describe(groups: list[list[Job]], index: int) -> str:
 def _weights(pending: list[Job], config: RunConfig) -> dict[str, float]:
     """Each pending job's expected seconds, from stored like jobs (never measured here: the
     run itself is the measurement); a job nothing tells of weighs as the median of those
-    that are known (1 s if none is)."""
+    that are known, run by run (1 s if none is)."""
     if not config.progress:
         return {job.key: 1.0 for job in pending}
     model = CostModel.of_store(config.store, config, measure=False)
@@ -148,8 +151,8 @@ def _weights(pending: list[Job], config: RunConfig) -> dict[str, float]:
         if run_of(job) not in by_run:
             by_run[run_of(job)] = model.estimate(job)[0]
     known = {job.key: by_run[run_of(job)] for job in pending}
-    figures = sorted(v for v in known.values() if v)
-    fallback = figures[len(figures) // 2] if figures else 1.0
+    figures = [v for v in by_run.values() if v]
+    fallback = statistics.median(figures) if figures else 1.0
     return {key: value or fallback for key, value in known.items()}
 
 

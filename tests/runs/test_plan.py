@@ -144,3 +144,20 @@ def test_a_plan_reads_timings_the_store_holds(results):
     assert seconds == pytest.approx(timings[len(timings) // 2] if len(timings) % 2 else
                                     (timings[len(timings) // 2 - 1] + timings[len(timings) // 2]) / 2)
     assert basis == f"{len(records)} stored like jobs"
+
+
+def test_the_progress_bar_weighs_each_job_by_its_expected_cost(monkeypatch, tmp_path):
+    from mer_bench.benchmark.execution import runner
+    from mer_bench.benchmark.execution.config import RunConfig
+
+    model = CostModel(measure=False)
+    model.add(_job(method="ststnet", task="a", fold="s9", budget=100), 30.0)
+    model.add(_job(method="off_apexnet", task="a", fold="s9", budget=100), 2.0)
+    monkeypatch.setattr(CostModel, "of_store", classmethod(lambda cls, *a, **k: model))
+    pending = [_job(method="ststnet", task="a", budget=100),
+               _job(method="off_apexnet", task="a", budget=100),
+               _job(method="majority", task="a")]
+    weights = runner._weights(pending, RunConfig(results=tmp_path, progress=True))
+    assert [weights[job.key] for job in pending] == [30.0, 2.0, 16.0]  # unknown: the median
+    quiet = runner._weights(pending, RunConfig(results=tmp_path, progress=False))
+    assert set(quiet.values()) == {1.0}
