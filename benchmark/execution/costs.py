@@ -49,17 +49,23 @@ class CostModel:
         budgeted = [s / b for s, b in other if b]
         if job.budget and budgeted:
             return (statistics.median(budgeted) * job.budget,
-                    f"{len(budgeted)} stored jobs of it on other tasks, per iteration")
-        unbudgeted = [s for s, b in other if b == job.budget]
-        if unbudgeted:
-            return statistics.median(unbudgeted), f"{len(unbudgeted)} stored jobs of it on other tasks"
+                    f"{len(budgeted)} stored jobs of it (other budgets or tasks), per iteration")
+        if other and not self._trains(job):
+            return (statistics.median(s for s, _ in other),
+                    f"{len(other)} stored jobs of it (it trains no steps: budgets do not matter)")
         step, steps = self._step(job)
         if step is None and steps:
             return None, (f"no stored like job; steps not measured (a plan measures for at "
-                          f"most {MEASURING_S:.0f} s)")
+                          f"most {MEASURING_S:g} s)")
         if step is None:
             return None, "no stored like job, no training step to time"
         return step * steps, f"measured step x {steps}"
+
+    def _trains(self, job: Job) -> bool:
+        """Whether its method trains in steps (a torch method's recipe), so budgets matter."""
+        from mer_bench.methods import METHODS
+
+        return hasattr(METHODS.build(job.method, **dict(job.options)), "recipe")
 
     def _step(self, job: Job) -> tuple[float | None, int]:
         """Seconds per training step of the job's method (its options and recipe), timed here

@@ -35,8 +35,11 @@ def _blank_bundles() -> list[dict]:
 def view_shape(view: str) -> str:
     """The shape of one sample of `view`, as `C x H x W`, from the first bundle layout that
     serves it; a view that needs more than a blank bundle says so."""
+    from mer_bench.datasets import VIEWS
     from mer_bench.datasets.views import build_view
 
+    if view not in VIEWS:
+        return "NOT A REGISTERED VIEW (a run of this method is refused)"
     for bundle in _blank_bundles():
         try:
             return " x ".join(map(str, build_view(view, [bundle]).shape[1:]))
