@@ -30,7 +30,7 @@ class CostModel:
     @classmethod
     def of_store(cls, store, config=None, measure: bool = True) -> "CostModel":
         model = cls(measure=measure, device=getattr(config, "device", "cpu"))
-        for record in store.records():
+        for record in store.records(read_only=True):
             model.add(record.job, record.info.get("timings", {}).get("fit_predict_s"))
         return model
 

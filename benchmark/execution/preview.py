@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from mer_bench.benchmark.execution.config import RunConfig
 from mer_bench.benchmark.execution.costs import CostModel
 from mer_bench.benchmark.execution.fold_log import run_of
-from mer_bench.benchmark.execution.manifests import NotPlanned
+from mer_bench.benchmark.execution.manifests import NotPlanned, read_manifest
 from mer_bench.benchmark.execution.planning import check_grid, plan
 from mer_bench.benchmark.protocol.grids import Grid
 from mer_bench.benchmark.protocol.jobs import Job
@@ -73,7 +73,8 @@ class Plan:
         summary = (f"{stored + sum(known)} jobs in {len(self.groups)} runs: {stored} stored, "
                    f"{sum(known)} to run")
         if unknown:
-            summary += f" (and the folds of {len(unknown)} runs on unprepared tasks)"
+            summary += (f" (and the folds of {len(unknown)} run{'s' if len(unknown) > 1 else ''}"
+                        " on unprepared tasks)")
         cost = f"estimated {_duration(total)} of computing"
         if workers > 1:
             cost += f" (about {_duration(total / workers)} on {workers} workers)"
@@ -103,12 +104,13 @@ def preview(grids: list[Grid], config: RunConfig, folds: tuple[str, ...] = ()) -
                 try:
                     jobs, _ = plan(single, config, from_manifests=True, checked=True)
                 except NotPlanned as why:
-                    folds_known = annotated_folds(task, config)
+                    folds_known = manifest_folds(task, config.for_bundles(spec))
+                    if folds_known is None:
+                        folds_known = annotated_folds(task, config)
                     labels = _unplanned(single, task, folds_known, costs, groups)
                     known = notes.get(str(why), ([], ""))[0]
                     notes[str(why)] = (known + labels, f"{why}" + (
-                        f"; {folds_known} folds by its annotations"
-                        if folds_known is not None else ""))
+                        f"; {task} has {folds_known} folds" if folds_known is not None else ""))
                     continue
                 jobs = of_folds(jobs, folds) if folds else jobs
                 for job in jobs:
@@ -123,7 +125,7 @@ def preview(grids: list[Grid], config: RunConfig, folds: tuple[str, ...] = ()) -
                     group = groups[key]
                     if group.folds is not None:
                         group.folds += 1
-                        group.stored += config.store.is_done(job)
+                        group.stored += _stored(config.store, job)
     return Plan(list(groups.values()),
                 [f"{', '.join(dict.fromkeys(labels))}: {note}" for labels, note in notes.values()])
 
@@ -142,9 +144,24 @@ def _unplanned(grid: Grid, task: str, folds: int | None, costs: "CostModel",
     return labels
 
 
+def _stored(store, job: Job) -> bool:
+    """Stored whole; read only (a damaged entry is quarantined by the run, not by its plan)."""
+    folder = store.job_dir(job)
+    return folder.is_dir() and store.problem(folder) is None
+
+
 class _NoVersions(dict):
     def __missing__(self, key):
         return {}
+
+
+def manifest_folds(task: str, config: RunConfig) -> int | None:
+    """The task's folds from its own manifest, where another one (a pretraining task's) is
+    what is missing."""
+    try:
+        return len(read_manifest(task, config).folds)
+    except NotPlanned:
+        return None
 
 
 def annotated_folds(task: str, config: RunConfig) -> int | None:

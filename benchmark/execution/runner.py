@@ -140,12 +140,12 @@ def _describe(groups: list[list[Job]], index: int) -> str:
 
 
 def _weights(pending: list[Job], config: RunConfig) -> dict[str, float]:
-    """Each pending job's expected seconds, from stored like jobs (never measured here: the
-    run itself is the measurement); a job nothing tells of weighs as the median of those
-    that are known, run by run (1 s if none is)."""
+    """Each pending job's expected seconds, as a plan estimates them (costs.py: stored like
+    jobs, else a measured step, for a few seconds at most); a job nothing tells of weighs as
+    the median of the runs that are known (1 s if none is)."""
     if not config.progress:
         return {job.key: 1.0 for job in pending}
-    model = CostModel.of_store(config.store, config, measure=False)
+    model = CostModel.of_store(config.store, config)
     by_run: dict[str, float | None] = {}
     for job in pending:
         if run_of(job) not in by_run:

@@ -239,8 +239,9 @@ class Store:
                 continue  # a damaged failure record says nothing; its job reruns anyway
         return out
 
-    def records(self) -> Iterator[JobRecord]:
-        """Every stored job whole; a damaged one is quarantined, never yielded."""
+    def records(self, read_only: bool = False) -> Iterator[JobRecord]:
+        """Every stored job whole; a damaged one is quarantined (left in place if
+        `read_only`: a plan only looks), never yielded."""
         if not self.runs.is_dir():
             return
         for folder in sorted(self.runs.iterdir()):
@@ -249,7 +250,7 @@ class Store:
             problem, record = self._inspect(folder)
             if problem is None:
                 yield record
-            else:
+            elif not read_only:
                 self._quarantine(folder, problem)
 
     def record(self, job: Job) -> JobRecord | None:

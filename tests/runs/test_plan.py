@@ -73,6 +73,15 @@ def test_run_plan_shows_stored_and_to_run_jobs_and_prepares_nothing(results, mon
                                                                          str(folds)]
     assert f"{5 * folds} jobs in 5 runs: {folds} stored, {4 * folds} to run" in out
 
+    # a damaged stored job counts as to run, and a plan leaves it where it is (only a run
+    # moves it aside)
+    damaged = results / "runs" / stored[0] / "predictions.json"
+    damaged.write_text(damaged.read_text().replace("[", "[ ", 1))
+    assert main(["run", "--plan", "--results", str(results)]) == 0
+    rows = _table(capsys.readouterr().out)
+    assert rows["majority on synthetic-5 seed 0"].split()[:3] == [str(folds), str(folds - 1), "1"]
+    assert damaged.is_file() and not (results / "quarantine").exists()
+
     # tables --plan: the same for a table's grid
     assert main(["tables", "--plan", "--grid", "table5", "--profile", "quick",
                  "--results", str(results)]) == 0
