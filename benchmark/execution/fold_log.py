@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ LOSS_STEPS = 10  # the loss shown: the mean of a fold's last steps (one step's i
 
 class FoldLog:
     def __init__(self, store: Store, results: Path, folds_of: dict[str, int]):
-        """`folds_of`: each run's (run_of) fold count, for "k of n"."""
+        """`folds_of`: each run's (Job.run_key) fold count, for "k of n"."""
         self.store, self.folds_of = store, folds_of
         self.pooled: dict[str, tuple[list, list, int]] = {}
         self.path = Path(results) / "logs" / (time.strftime("run-%Y%m%d-%H%M%S")
@@ -35,7 +34,7 @@ class FoldLog:
             return None
         predictions = record.predictions
         predicted = predictions.logits["final"].argmax(1)
-        run = run_of(job)
+        run = job.run_key
         labels, guesses, count = self.pooled.get(run, ([], [], 0))
         labels, guesses = labels + list(predictions.labels), guesses + list(predicted)
         self.pooled[run] = (labels, guesses, count + 1)
@@ -64,8 +63,3 @@ class FoldLog:
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
-
-
-def run_of(job: Job) -> str:
-    """The run a fold belongs to: every field of its job but the fold."""
-    return replace(job, fold="").key

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
@@ -74,7 +74,7 @@ def fold_groups(jobs: list[Job], size: int | Callable[[Job, object], int]) -> li
         method = job_method(job)
         if (job.selection == "last" and job.precision == "fp32" and job.weights is None
                 and method.trains_folds_together()):
-            run = replace(job, fold="").key
+            run = job.run_key
             runs.setdefault(run, []).append(job)
             method_of.setdefault(run, method)
         else:

@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 
 from mer_bench.benchmark.execution.config import RunConfig
 from mer_bench.benchmark.execution.costs import CostModel
-from mer_bench.benchmark.execution.fold_log import run_of
 from mer_bench.benchmark.execution.manifests import NotPlanned, read_manifest
 from mer_bench.benchmark.execution.planning import check_grid, plan
 from mer_bench.benchmark.protocol.grids import Grid
@@ -117,7 +116,7 @@ def preview(grids: list[Grid], config: RunConfig, folds: tuple[str, ...] = ()) -
                     if job.key in seen:
                         continue
                     seen.add(job.key)
-                    key = run_of(job)
+                    key = job.run_key
                     if key not in groups:
                         per_job, basis = costs.estimate(job)
                         groups[key] = Group(run_name(job), job.task, job.seed, 0, 0, per_job,
@@ -125,7 +124,7 @@ def preview(grids: list[Grid], config: RunConfig, folds: tuple[str, ...] = ()) -
                     group = groups[key]
                     if group.folds is not None:
                         group.folds += 1
-                        group.stored += _stored(config.store, job)
+                        group.stored += config.store.is_done(job, read_only=True)
     return Plan(list(groups.values()),
                 [f"{', '.join(dict.fromkeys(labels))}: {note}" for labels, note in notes.values()])
 
@@ -137,17 +136,11 @@ def _unplanned(grid: Grid, task: str, folds: int | None, costs: "CostModel",
     labels = []
     for job in grid.jobs({task: ["?"]}, _NoVersions()):
         labels.append(run_name(job))
-        key = run_of(job)
+        key = job.run_key
         if key not in groups:
             per_job, basis = costs.estimate(job)
             groups[key] = Group(run_name(job), task, job.seed, folds, 0, per_job, basis)
     return labels
-
-
-def _stored(store, job: Job) -> bool:
-    """Stored whole; read only (a damaged entry is quarantined by the run, not by its plan)."""
-    folder = store.job_dir(job)
-    return folder.is_dir() and store.problem(folder) is None
 
 
 class _NoVersions(dict):

@@ -19,7 +19,7 @@ from mer_bench.benchmark.execution.config import RunConfig
 from mer_bench.benchmark.execution.one_job import execute_group, fold_groups
 from mer_bench.benchmark.execution.costs import CostModel
 from mer_bench.benchmark.execution.executors import make_executor, visible_gpus
-from mer_bench.benchmark.execution.fold_log import FoldLog, run_of
+from mer_bench.benchmark.execution.fold_log import FoldLog
 from mer_bench.benchmark.protocol.folds import select_folds
 from mer_bench.benchmark.protocol.grids import Grid
 from mer_bench.benchmark.protocol.jobs import Job
@@ -85,7 +85,7 @@ def _run(grids: list[Grid], config: RunConfig, size, executor, summary: RunSumma
         jobs += grid_jobs
         prepared.update(grid_prepared)
     jobs = list({job.key: job for job in jobs}.values())
-    folds_of = Counter(run_of(job) for job in jobs)  # every fold of each run, chosen or not
+    folds_of = Counter(job.run_key for job in jobs)  # every fold of each run, chosen or not
     if folds:
         jobs = of_folds(jobs, folds)
     store.sweep_temporary()
@@ -148,9 +148,9 @@ def _weights(pending: list[Job], config: RunConfig) -> dict[str, float]:
     model = CostModel.of_store(config.store, config)
     by_run: dict[str, float | None] = {}
     for job in pending:
-        if run_of(job) not in by_run:
-            by_run[run_of(job)] = model.estimate(job)[0]
-    known = {job.key: by_run[run_of(job)] for job in pending}
+        if job.run_key not in by_run:
+            by_run[job.run_key] = model.estimate(job)[0]
+    known = {job.key: by_run[job.run_key] for job in pending}
     figures = [v for v in by_run.values() if v]
     fallback = statistics.median(figures) if figures else 1.0
     return {key: value or fallback for key, value in known.items()}

@@ -83,6 +83,11 @@ class Job:
         return int(key[:8], 16)
 
     @property
+    def run_key(self) -> str:
+        """The key of the run a job belongs to: every field of it but the fold."""
+        return replace(self, fold="").key
+
+    @property
     def run_label(self) -> str:
         """Identifies the run a job belongs to: every fold of it shares this label."""
         options = [f"{k}={v}" for k, v in self.options]

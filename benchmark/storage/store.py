@@ -110,14 +110,16 @@ class Store:
     def job_dir(self, job: Job) -> Path:
         return self.runs / job.key
 
-    def is_done(self, job: Job) -> bool:
-        """Whether the job is stored whole; a damaged entry is quarantined and is not done."""
+    def is_done(self, job: Job, read_only: bool = False) -> bool:
+        """Whether the job is stored whole; a damaged entry is not done, and is quarantined
+        (left in place if `read_only`: a plan only looks)."""
         folder = self.job_dir(job)
         if not folder.exists():
             return False
         problem = self.problem(folder)
         if problem:
-            self._quarantine(folder, problem)
+            if not read_only:
+                self._quarantine(folder, problem)
             return False
         return True
 
