@@ -13,13 +13,13 @@ import os
 import sys
 from pathlib import Path
 
-from mer_bench.benchmark.cli import data, figures, models, results, running, tools
+from mer_bench.benchmark.cli import data, figures, models, queue, results, running, tools
 from mer_bench.benchmark.cli.options import AFTER, common_options
 from mer_bench.benchmark.protocol.registry import RegistryError, load_plugin
 from mer_bench.datasets.errors import ClipError, DatasetError
 from mer_bench.datasets.sheets import ANNOTATIONS_ENV
 
-GROUPS = (running, results, data, tools, figures, models)  # in the order `--help` lists them
+GROUPS = (running, queue, results, data, tools, figures, models)  # in the order `--help` lists them
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,8 +7,10 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from mer_bench.benchmark.execution.config import RunConfig
+from mer_bench.benchmark.protocol.slurm_settings import parse_option as parse_slurm_option
 from mer_bench.datasets.preprocess import PreprocessSettings
 from mer_bench.datasets.sheets import ANNOTATIONS_ENV
 
@@ -19,6 +21,14 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text}: give a whole number of at least 1")
     return value
+
+
+def slurm_pair(text: str) -> tuple[str, Any]:
+    """`--slurm KEY=VALUE`, checked (protocol/slurm_settings.py), refused by argparse else."""
+    try:
+        return parse_slurm_option(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def keep_list(text: str) -> tuple[str, ...]:
@@ -156,6 +166,8 @@ def config_of(args: argparse.Namespace) -> RunConfig:
                      fold_parallel=fold_parallel(getattr(args, "fold_parallel", "1")),
                      executor=getattr(args, "executor", "local"),
                      ray_address=getattr(args, "ray_address", None),
+                     slurm=tuple(getattr(args, "slurm", ())),
+                     detach=getattr(args, "detach", False),
                      gpus_per_job=getattr(args, "gpus_per_job", 0.0),
                      compile=getattr(args, "compile", False),
                      channels_last={"on": True, "off": False, None: None}[

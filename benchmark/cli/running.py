@@ -7,12 +7,14 @@ import sys
 import time
 
 from mer_bench.benchmark.cli.options import (
-    add_recipe_option, config_of, fold_list, keep_list, positive_int, report_quarantined, weights_dir)
+    add_recipe_option, config_of, fold_list, keep_list, positive_int, report_quarantined,
+    slurm_pair, weights_dir)
 from mer_bench.benchmark.cli.results import is_paper_grid, method_switches, paper_tables
 from mer_bench.benchmark.execution.planning import prepare_task
 from mer_bench.benchmark.execution.preview import preview
 from mer_bench.benchmark.execution.runner import run_grids
 from mer_bench.benchmark.protocol.grids import Grid, MethodSpec, grid_path, load_grid
+from mer_bench.benchmark.protocol.slurm_settings import SLURM_KEYS
 from mer_bench.benchmark.reporting.tables import render_ablation, render_markdown, write_tables
 from mer_bench.benchmark.stats.runs import run_scores
 from mer_bench.datasets.tasks import DEFAULT_TASK
@@ -59,8 +61,19 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> dict:
     run.add_argument("--threads", type=positive_int,
                      help="CPU threads of each job (default: the cores shared out among the "
                           "workers); the same count gives the same bits serial or in workers")
-    run.add_argument("--executor", choices=["local", "ray"], default="local",
-                     help="local (default): serial, or --workers processes; ray: Ray tasks")
+    run.add_argument("--executor", choices=["local", "ray", "slurm"], default="local",
+                     help="local (default): serial, or --workers processes; ray: Ray tasks; "
+                          "slurm: one SLURM job array (submitit), its elements writing to "
+                          "this results folder, which the nodes must share")
+    run.add_argument("--slurm", type=slurm_pair, action="append", default=[],
+                     metavar="KEY=VALUE",
+                     help="what the SLURM array asks for, over the grid's [slurm] table: "
+                          f"{', '.join(SLURM_KEYS)} (e.g. --slurm partition=gpu --slurm "
+                          "gpus=1 --slurm time=120; repeatable)")
+    run.add_argument("--detach", action="store_true",
+                     help="with --executor slurm: submit the array and return; follow it with "
+                          "`mer-bench status`, stop it with `mer-bench cancel`, and run the "
+                          "same command again for the tables (it submits nothing twice)")
     run.add_argument("--ray-address", help="a running Ray cluster (auto, or host:port); "
                                            "default: start a local one")
     run.add_argument("--gpus-per-job", type=float, default=0.0,
@@ -100,6 +113,9 @@ def command_run(args: argparse.Namespace) -> int:
         return 0
     started = time.perf_counter()
     summary = run_grids(grids, config, args.folds)
+    if config.detach and not summary.interrupted:
+        print(detached(summary))
+        return 0
     if summary.interrupted:
         print(summary.interruption(), file=sys.stderr)
         report_quarantined(config)
@@ -122,6 +138,19 @@ def command_run(args: argparse.Namespace) -> int:
         paper_tables(args, config, keys)
     report_quarantined(config)
     return 1 if summary.failed else 0
+
+
+def detached(summary) -> str:
+    """What a detached run says: the array it submitted, or that there was nothing to."""
+    submission = summary.submitted
+    if submission is None:
+        return (f"nothing submitted: {summary.already_done} jobs already stored, "
+                f"{summary.left_in_flight} queued or running in earlier SLURM arrays")
+    jobs = sum(len(e.jobs) for e in submission.elements)
+    return (f"submitted SLURM array {submission.array}: {len(submission.elements)} elements, "
+            f"{jobs} jobs; logs and record in {submission.folder}\n"
+            "follow it with `mer-bench status`, stop it with `mer-bench cancel`; run this "
+            "command again once it is done for the tables")
 
 
 def _grids(args: argparse.Namespace) -> list[Grid]:

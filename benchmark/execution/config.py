@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from mer_bench.benchmark.protocol.registry import load_plugin
 from mer_bench.benchmark.storage.store import Store
@@ -36,9 +37,13 @@ class RunConfig:
     # Same data, seeds, budgets and rule per fold; dropout masks differ, so results are the
     # same in distribution and share the job key.
     fold_parallel: int = 1
-    executor: str = "local"  # local (serial / worker processes) or ray
+    executor: str = "local"  # local (serial / worker processes), ray or slurm
     ray_address: str | None = None  # None: a local Ray cluster; "auto" or host:port: a running one
     gpus_per_job: float = 0.0  # Ray: the GPU share of each job (e.g. 0.25: four jobs per GPU)
+    # SLURM: `--slurm KEY=VALUE` settings (over the grid's [slurm] table); `detach`: submit the
+    # array and return (`mer-bench status` follows it).
+    slurm: tuple[tuple[str, Any], ...] = ()
+    detach: bool = False
     # Speed-ups that compute the same function (methods.base.Speed); bf16 is the job's.
     compile: bool = False  # torch.compile the training step (sequential training only)
     channels_last: bool | None = None  # None: each method's own layout

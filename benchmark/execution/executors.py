@@ -2,7 +2,8 @@
 
 Serial runs in this process; processes runs `workers` spawned worker processes, each with its
 share of the CPU threads and, where GPUs are visible, pinned to one of them (worker i to GPU
-i mod n); ray submits each item as a task to a Ray cluster. All store results the same way,
+i mod n); ray submits each item as a task to a Ray cluster; slurm (execution/slurm.py) as an
+element of a SLURM job array. All store results the same way,
 through the job function, so what ran a job never changes where its result lands.
 
 Each executor is a context manager: `start()` (on entering) gets workers going early, so that
@@ -42,6 +43,11 @@ class _Executor:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def in_flight(self) -> dict[str, str]:
+        """Job key -> where it is queued or running already, outside this run (an earlier
+        SLURM array): a resubmission leaves those jobs to it. Local and Ray: none."""
+        return {}
 
 
 class SerialExecutor(_Executor):
@@ -260,16 +266,23 @@ class RayExecutor(_Executor):
 def make_executor(workers: int, kind: str = "local", ray_address: str | None = None,
                   crashed: Callable[[Any, str], Any] | None = None,
                   gpus_per_job: float = 0.0, gpus: tuple[str, ...] = (),
-                  preload: tuple[str, ...] = (), threads: int | None = None):
+                  preload: tuple[str, ...] = (), threads: int | None = None,
+                  slurm: dict[str, Any] | None = None, results=None):
     """`local`: serial for 1 worker, else worker processes (pinned round-robin to `gpus`,
     each importing `preload` at start, with `threads` CPU threads, default the cores shared
-    out); `ray`: Ray tasks."""
+    out); `ray`: Ray tasks; `slurm`: one SLURM job array of items that are lists of jobs
+    (execution/slurm.py), asking for `slurm` settings, recorded under `results`."""
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
     if kind == "ray":
         return RayExecutor(ray_address, gpus_per_job=gpus_per_job, crashed=crashed)
+    if kind == "slurm":
+        from mer_bench.benchmark.execution.slurm import SlurmExecutor
+
+        return SlurmExecutor(results, slurm or {}, jobs_of=list, crashed=crashed,
+                             threads=threads)
     if kind != "local":
-        raise ValueError(f"unknown executor {kind!r}: local or ray")
+        raise ValueError(f"unknown executor {kind!r}: local, ray or slurm")
     return SerialExecutor() if workers == 1 else ProcessExecutor(workers, gpus, crashed=crashed,
                                                                  preload=preload,
                                                                  threads=threads)

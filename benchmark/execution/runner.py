@@ -11,6 +11,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 from tqdm import tqdm
 
@@ -23,6 +24,7 @@ from mer_bench.benchmark.execution.fold_log import FoldLog
 from mer_bench.benchmark.protocol.folds import select_folds
 from mer_bench.benchmark.protocol.grids import Grid
 from mer_bench.benchmark.protocol.jobs import Job
+from mer_bench.benchmark.protocol.slurm_settings import merged
 from mer_bench.benchmark.execution.planning import PreparedTask, plan
 from mer_bench.benchmark.storage.store import Store
 
@@ -35,10 +37,13 @@ class RunSummary:
     failed: list[tuple[Job, str]] = field(default_factory=list)
     prepared: dict[str, PreparedTask] = field(default_factory=dict)
     interrupted: bool = False  # Ctrl-C: the run stopped; what was stored stays stored
+    left_in_flight: int = 0  # jobs an earlier SLURM array holds queued or running
+    submitted: Any = None  # --detach: the SLURM submission (execution/slurm.py), not waited for
 
     def interruption(self) -> str:
         """The one line Ctrl-C gets."""
-        to_go = len(self.jobs) - self.already_done - self.ran - len(self.failed)
+        to_go = (len(self.jobs) - self.already_done - self.ran - len(self.failed)
+                 - self.left_in_flight)
         planned = f"{to_go} to go" if self.jobs else "not yet planned"
         return (f"interrupted: {self.ran} jobs stored this run, {planned}; run the same command "
                 "to resume")
@@ -65,7 +70,9 @@ def run_grids(grids: list[Grid], config: RunConfig, folds: tuple[str, ...] = ())
     summary = RunSummary([])
     with make_executor(config.workers, config.executor, config.ray_address,
                        partial(_crashed, store=store), config.gpus_per_job, gpus,
-                       preload=(execution.__name__,), threads=config.threads) as executor:
+                       preload=(execution.__name__,), threads=config.threads,
+                       slurm=merged(*(g.slurm for g in grids[:1]), config.slurm),
+                       results=config.results) as executor:
         try:
             _run(grids, config, size, executor, summary, folds)
         except KeyboardInterrupt:
@@ -93,11 +100,25 @@ def _run(grids: list[Grid], config: RunConfig, size, executor, summary: RunSumma
                or (config.keep and not store.has(job, config.keep))]
     summary.jobs, summary.already_done = jobs, len(jobs) - len(pending)
     summary.prepared = prepared
+    elsewhere = executor.in_flight()
+    if elsewhere:
+        pending = [job for job in pending if job.key not in elsewhere]
+        summary.left_in_flight = len(jobs) - summary.already_done - len(pending)
     if config.progress:
         how = {"serial": "serial", "processes": f"{config.workers} worker processes",
-               "ray": "Ray tasks"}[executor.name]
-        print(f"{len(jobs)} jobs: {summary.already_done} already done, {len(pending)} to "
-              f"run ({how})", flush=True)
+               "ray": "Ray tasks", "slurm": "a SLURM job array"}[executor.name]
+        held = (f", {summary.left_in_flight} queued or running in earlier SLURM arrays (left "
+                "to them)" if summary.left_in_flight else "")
+        print(f"{len(jobs)} jobs: {summary.already_done} already done{held}, {len(pending)} "
+              f"to run ({how})", flush=True)
+    if config.detach:
+        if executor.name != "slurm":
+            raise ValueError("--detach submits a SLURM array and returns: use it with "
+                             "--executor slurm")
+        if pending:
+            summary.submitted = executor.submit(partial(execute_group, config=config),
+                                                fold_groups(pending, size))[0]
+        return
     costs = _weights(pending, config)
     log = FoldLog(store, config.results, folds_of)
     with tqdm(total=sum(costs.values()), disable=not config.progress,

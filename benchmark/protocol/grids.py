@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mer_bench.benchmark.protocol.jobs import Job, _frozen
+from mer_bench.benchmark.protocol.slurm_settings import checked as checked_slurm
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ class Grid:
     selection: str = "last"
     description: str = ""
     precision: str = "fp32"  # of every job (torch methods train under it; others ignore it)
+    # What a SLURM array of this grid asks for (protocol/slurm_settings.py); in no job's key.
+    slurm: tuple[tuple[str, Any], ...] = ()
 
     @property
     def runnable_tasks(self) -> tuple[str, ...]:
@@ -93,7 +96,7 @@ def task_of(column: str) -> str:
 
 
 GRID_KEYS = {"tasks", "seeds", "selection", "methods", "description", "budget", "profiles",
-             "table", "precision"}
+             "table", "precision", "slurm"}
 METHOD_KEYS = {"name", "options", "budget", "pretrain", "pretrain_budget", "selection",
                "domains", "weights", "recipe", "tasks", "start", "preprocess"}
 PROFILE_KEYS = {"tasks", "budget", "pretrain_budget", "seeds", "methods"}
@@ -108,7 +111,8 @@ def load_grid(path: str | Path, profile: str | None = None,
     folder name, given as --weights-dir NAME=DIR, every fold starts from, and `preprocess`:
     settings of its bundles, e.g. `{ crop = "per-frame" }`, a RetinaFace `detector_weights`
     by name, given as --weights-dir NAME=FILE).
-    `precision`, if given, replaces the grid's.
+    `precision`, if given, replaces the grid's. A `[slurm]` table says what a SLURM array of
+    it asks for (partition, time, cpus, gpus, mem, ...; protocol/slurm_settings.py).
 
     A `[profiles.NAME]` table rescales the grid, e.g. `quick` for CPU: `tasks` maps each task
     (and pretraining task) to a stand-in ("": left out, e.g. a task the profile's source
@@ -145,7 +149,8 @@ def load_grid(path: str | Path, profile: str | None = None,
             for m in methods))
         return Grid(specs, tuple(dict.fromkeys(tasks)), tuple(seeds),
                     raw.get("selection", "last"), raw.get("description", ""),
-                    precision or raw.get("precision", "fp32"))
+                    precision or raw.get("precision", "fp32"),
+                    checked_slurm(raw.get("slurm", {}), f"grid {path}"))
     except KeyError as error:
         raise ValueError(f"grid {path}: missing key {error}") from None
 
@@ -162,6 +167,7 @@ def grid_toml(path: str | Path) -> dict:
     if unknown:
         raise ValueError(f"grid {path}: unknown keys {sorted(unknown)}")
     _check_values(raw, f"grid {path}", GRID_TYPES)
+    checked_slurm(raw.get("slurm", {}), f"grid {path}")
     for index, method in enumerate(raw.get("methods", [])):
         _check_values(method, f"grid {path}: methods[{index}]", METHOD_TYPES)
     for name, profile in raw.get("profiles", {}).items():

@@ -43,8 +43,8 @@ def test_visible_gpus_follow_cuda_visible_devices(monkeypatch):
 def test_make_executor_rejects_bad_settings():
     with pytest.raises(ValueError, match="at least 1"):
         make_executor(0)
-    with pytest.raises(ValueError, match="unknown executor 'slurm'"):
-        make_executor(2, "slurm")
+    with pytest.raises(ValueError, match="unknown executor 'lsf': local, ray or slurm"):
+        make_executor(2, "lsf")
 
 
 def test_many_small_items_do_not_fill_the_started_pipe():
