@@ -49,6 +49,9 @@ class _Executor:
         SLURM array): a resubmission leaves those jobs to it. Local and Ray: none."""
         return {}
 
+    def wait_for(self, keys: set[str]) -> None:
+        """Returns once none of the jobs `keys` is queued or running outside this run."""
+
 
 class SerialExecutor(_Executor):
     name = "serial"
@@ -266,23 +269,16 @@ class RayExecutor(_Executor):
 def make_executor(workers: int, kind: str = "local", ray_address: str | None = None,
                   crashed: Callable[[Any, str], Any] | None = None,
                   gpus_per_job: float = 0.0, gpus: tuple[str, ...] = (),
-                  preload: tuple[str, ...] = (), threads: int | None = None,
-                  slurm: dict[str, Any] | None = None, results=None):
+                  preload: tuple[str, ...] = (), threads: int | None = None):
     """`local`: serial for 1 worker, else worker processes (pinned round-robin to `gpus`,
     each importing `preload` at start, with `threads` CPU threads, default the cores shared
-    out); `ray`: Ray tasks; `slurm`: one SLURM job array of items that are lists of jobs
-    (execution/slurm.py), asking for `slurm` settings, recorded under `results`."""
+    out); `ray`: Ray tasks. (SLURM arrays: execution/slurm.py, which builds on these.)"""
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
     if kind == "ray":
         return RayExecutor(ray_address, gpus_per_job=gpus_per_job, crashed=crashed)
-    if kind == "slurm":
-        from mer_bench.benchmark.execution.slurm import SlurmExecutor
-
-        return SlurmExecutor(results, slurm or {}, jobs_of=list, crashed=crashed,
-                             threads=threads)
     if kind != "local":
-        raise ValueError(f"unknown executor {kind!r}: local, ray or slurm")
+        raise ValueError(f"unknown executor {kind!r}: local or ray (or slurm, execution/slurm.py)")
     return SerialExecutor() if workers == 1 else ProcessExecutor(workers, gpus, crashed=crashed,
                                                                  preload=preload,
                                                                  threads=threads)

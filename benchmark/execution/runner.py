@@ -21,6 +21,7 @@ from mer_bench.benchmark.execution.one_job import execute_group, fold_groups
 from mer_bench.benchmark.execution.costs import CostModel
 from mer_bench.benchmark.execution.executors import make_executor, visible_gpus
 from mer_bench.benchmark.execution.fold_log import FoldLog
+from mer_bench.benchmark.execution.slurm import SlurmExecutor
 from mer_bench.benchmark.protocol.folds import select_folds
 from mer_bench.benchmark.protocol.grids import Grid
 from mer_bench.benchmark.protocol.jobs import Job
@@ -68,11 +69,16 @@ def run_grids(grids: list[Grid], config: RunConfig, folds: tuple[str, ...] = ())
     store = config.store
     gpus = visible_gpus() if config.device in ("auto", "cuda") else ()
     summary = RunSummary([])
-    with make_executor(config.workers, config.executor, config.ray_address,
-                       partial(_crashed, store=store), config.gpus_per_job, gpus,
-                       preload=(execution.__name__,), threads=config.threads,
-                       slurm=merged(*(g.slurm for g in grids[:1]), config.slurm),
-                       results=config.results) as executor:
+    if config.executor == "slurm":
+        executor = SlurmExecutor(config.results, merged(*(g.slurm for g in grids[:1]),
+                                                        config.slurm),
+                                 jobs_of=list, crashed=partial(_crashed, store=store),
+                                 threads=config.threads)
+    else:
+        executor = make_executor(config.workers, config.executor, config.ray_address,
+                                 partial(_crashed, store=store), config.gpus_per_job, gpus,
+                                 preload=(execution.__name__,), threads=config.threads)
+    with executor:
         try:
             _run(grids, config, size, executor, summary, folds)
         except KeyboardInterrupt:
@@ -101,9 +107,9 @@ def _run(grids: list[Grid], config: RunConfig, size, executor, summary: RunSumma
     summary.jobs, summary.already_done = jobs, len(jobs) - len(pending)
     summary.prepared = prepared
     elsewhere = executor.in_flight()
-    if elsewhere:
-        pending = [job for job in pending if job.key not in elsewhere]
-        summary.left_in_flight = len(jobs) - summary.already_done - len(pending)
+    held = [job for job in pending if job.key in elsewhere]  # by an earlier SLURM array
+    pending = [job for job in pending if job.key not in elsewhere]
+    summary.left_in_flight = len(held)
     if config.progress:
         how = {"serial": "serial", "processes": f"{config.workers} worker processes",
                "ray": "Ray tasks", "slurm": "a SLURM job array"}[executor.name]
@@ -145,9 +151,27 @@ def _run(grids: list[Grid], config: RunConfig, size, executor, summary: RunSumma
                         bar.write(line)
             bar.set_description_str(f"{finished}/{len(pending)} jobs, now "
                                     f"{_describe(groups, done)}")
+    if held:
+        _wait_for_earlier_arrays(held, executor, summary, config)
     log.close()
     if config.progress and log.path.exists():
         print(f"per-fold log: {log.path}", flush=True)
+
+
+def _wait_for_earlier_arrays(held: list[Job], executor, summary: RunSummary,
+                             config: RunConfig) -> None:
+    """A waiting run ends when the jobs earlier SLURM arrays held have ended too: stored
+    (counted as already done) or not (failed, as `mer-bench status` records them)."""
+    if config.progress:
+        print(f"waiting for the {len(held)} jobs earlier SLURM arrays hold", flush=True)
+    executor.wait_for({job.key for job in held})
+    for job in held:
+        if config.store.is_done(job):
+            summary.already_done += 1
+        else:
+            summary.failed.append((job, "an earlier SLURM array ended without storing it "
+                                        "(mer-bench status says why)"))
+    summary.left_in_flight = 0
 
 
 def _describe(groups: list[list[Job]], index: int) -> str:

@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from mer_bench.benchmark.execution.executors import _Executor
 from mer_bench.benchmark.protocol.jobs import Job
+from mer_bench.benchmark.storage.store import Store
 
 QUEUED = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING", "RESIZING",
           "SUSPENDED"}
@@ -134,10 +135,13 @@ def _element(function: Callable[[Any], Any], threads: int, item: Any) -> Any:
     submitit asks SLURM for a warning signal before the time limit (up to a minute early, at
     SLURM's resolution) and would raise inside the job, which would then be recorded as the
     job's own error; ignored, the element runs to its limit, where SLURM stops it and says
-    TIMEOUT, and the driver records that (a job lands whole or not at all either way)."""
+    TIMEOUT, and the driver records that. submitit also ignores SIGTERM, SLURM's stop at the
+    limit or at `scancel`; the element ends there instead of finishing its job unseen in
+    SLURM's grace period (a job lands whole or not at all either way)."""
     import torch
 
     signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     torch.set_num_threads(threads)
     return function(item)
 
@@ -254,6 +258,14 @@ class SlurmExecutor(_Executor):
         return in_flight(self.results)
 
 
+    def wait_for(self, keys: set[str]) -> None:
+        """Polls the queue until no earlier array holds any of `keys` queued or running, then
+        records the failures of those that ended without storing them (as `status` does)."""
+        while set(in_flight(self.results)) & keys:
+            time.sleep(self.poll_s)
+        follow(self.results, Store(self.results))
+
+
 def failure_reason(element: Element, state: str, why: str) -> str:
     return (f"SLURM element {element.id} ended {state}: {why}; its log: {element.log}")
 
@@ -282,7 +294,7 @@ class ArrayStatus:
     failures: list[str]
 
 
-def follow(results: Path, store) -> list[ArrayStatus]:
+def follow(results: Path, store: Store) -> list[ArrayStatus]:
     """Every submission from this results folder, from the store and the queue. The jobs of an
     element that ended without storing them, and that no later array holds, are failures:
     recorded (naming the element and its log), as a waiting run records them, unless the

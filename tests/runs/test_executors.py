@@ -43,7 +43,7 @@ def test_visible_gpus_follow_cuda_visible_devices(monkeypatch):
 def test_make_executor_rejects_bad_settings():
     with pytest.raises(ValueError, match="at least 1"):
         make_executor(0)
-    with pytest.raises(ValueError, match="unknown executor 'lsf': local, ray or slurm"):
+    with pytest.raises(ValueError, match="unknown executor 'lsf': local or ray"):
         make_executor(2, "lsf")
 
 

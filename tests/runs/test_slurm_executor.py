@@ -2,18 +2,21 @@
 these tests skip, saying why, where none answers): the same bits as a local run, an element
 cancelled mid-run, an element stopped by its time limit, `status` and `cancel`."""
 
+import os
 import re
 import shutil
 import subprocess
 import textwrap
+import threading
 import time
+from dataclasses import replace
 
 import pytest
 
 from mer_bench.benchmark.cli import main
 from mer_bench.benchmark.execution.config import RunConfig
 from mer_bench.benchmark.execution.runner import run_grid
-from mer_bench.benchmark.execution.slurm import in_flight, queue_states
+from mer_bench.benchmark.execution.slurm import SlurmExecutor, in_flight, queue_states
 from mer_bench.benchmark.protocol.grids import Grid, MethodSpec
 from mer_bench.benchmark.storage.store import Store
 from tests.runs.test_runner import predictions_by_job
@@ -62,7 +65,7 @@ HOLDS_ONE = textwrap.dedent('''
                     claim = None
                 if claim is not None:
                     element = os.environ["SLURM_ARRAY_JOB_ID"] + "_" + os.environ["SLURM_ARRAY_TASK_ID"]
-                    os.write(claim, element.encode())
+                    os.write(claim, f"{element} {os.getpid()}".encode())
                     os.close(claim)
                     while os.path.exists(HOLD):
                         time.sleep(0.5)
@@ -94,6 +97,14 @@ def wait_for(condition, timeout_s: float, what: str):
     raise AssertionError(f"waited {timeout_s} s for {what}")
 
 
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def test_a_job_array_stores_the_bits_a_local_run_stores(slurm, results, tmp_path):
     local = tmp_path / "local"
     shutil.copytree(results, local)
@@ -109,7 +120,7 @@ def test_a_job_array_stores_the_bits_a_local_run_stores(slurm, results, tmp_path
 
 
 def test_an_element_cancelled_mid_run_then_a_resubmission_stores_the_rest_once(
-        slurm, results, tmp_path, capsys):
+        slurm, results, tmp_path, capsys, monkeypatch):
     plugin, hold = holding_plugin(tmp_path, "holds_on_slurm")
     config = slurm_config(results, plugins=(str(plugin),), slurm=(("time", 10),), detach=True)
     grid = Grid((MethodSpec.make("holds_on_slurm"),), ("synthetic-5",))
@@ -117,16 +128,27 @@ def test_an_element_cancelled_mid_run_then_a_resubmission_stores_the_rest_once(
     assert submitted is not None and len(submitted.elements) == 4
     claimed = tmp_path / "hold.claimed"
     element = wait_for(lambda: claimed.exists() and claimed.read_text(), 300,
-                       "an element to start and hold")
+                       "an element to start and hold").split()[0]
     store = Store(results)
     wait_for(lambda: len(list(store.records())) == 3, 300, "the 3 other elements to store")
 
     again = run_grid(grid, config, folds=("4",))  # the held element is still running
     assert again.submitted is None and again.already_done == 3 and again.left_in_flight == 1
+    waiting, entered = {}, threading.Event()  # the same command, not detached, waits for
+    original = SlurmExecutor.wait_for  # the earlier array's element: cancelled meanwhile
+    monkeypatch.setattr(SlurmExecutor, "wait_for",
+                        lambda self, keys: (entered.set(), original(self, keys))[1])
+    waiter = threading.Thread(target=lambda: waiting.update(summary=run_grid(
+        grid, replace(config, detach=False), folds=("4",))))
+    waiter.start()
+    assert entered.wait(300)
 
     subprocess.run(["scancel", element], check=True)
-    wait_for(lambda: queue_states([element.split("_")[0]]).get(element, "").startswith(
-        "CANCELLED"), 120, f"sacct to say {element} is cancelled")
+    waiter.join(timeout=300)
+    summary = waiting["summary"]
+    assert summary.ran == 0 and summary.already_done == 3 and len(summary.failed) == 1
+    assert "an earlier SLURM array ended without storing it" in summary.failed[0][1]
+    assert queue_states([element.split("_")[0]])[element] == "CANCELLED"
     assert main(["status", "--results", str(results)]) == 0
     said = capsys.readouterr().out
     assert f"SLURM array {submitted.array} (4 elements" in said
@@ -166,8 +188,9 @@ def test_an_element_out_of_time_is_recorded_then_runs_again(slurm, results, tmp_
     config = slurm_config(results, plugins=(str(plugin),), slurm=(("time", 1),))
     grid = Grid((MethodSpec.make("holds_past_its_time"),), ("synthetic-5",))
     first = run_grid(grid, config, folds=("2",))
-    element = (tmp_path / "hold.claimed").read_text()
-    assert first.ran == 1 and len(first.failed) == 1
+    element, pid = (tmp_path / "hold.claimed").read_text().split()
+    wait_for(lambda: not process_alive(int(pid)), 30, "the element's process to end")  # killed,
+    assert first.ran == 1 and len(first.failed) == 1  # not left to finish its job unseen
     (job, reason), = first.failed
     # submitit stops it at SLURM's warning signal before the limit, or SLURM kills it there
     assert re.search(r"TIMEOUT|timed-out", reason) and f"SLURM element {element}" in reason
