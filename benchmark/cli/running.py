@@ -72,8 +72,9 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> dict:
                           "gpus=1 --slurm time=120; repeatable)")
     run.add_argument("--detach", action="store_true",
                      help="with --executor slurm: submit the array and return; follow it with "
-                          "`mer-bench status`, stop it with `mer-bench cancel`, and run the "
-                          "same command again for the tables (it submits nothing twice)")
+                          "`mer-bench status`, stop it with `mer-bench cancel`; the same "
+                          "command without --detach waits for it and prints the tables (it "
+                          "submits nothing twice)")
     run.add_argument("--ray-address", help="a running Ray cluster (auto, or host:port); "
                                            "default: start a local one")
     run.add_argument("--gpus-per-job", type=float, default=0.0,
@@ -149,8 +150,8 @@ def detached(summary) -> str:
     jobs = sum(len(e.jobs) for e in submission.elements)
     return (f"submitted SLURM array {submission.array}: {len(submission.elements)} elements, "
             f"{jobs} jobs; logs and record in {submission.folder}\n"
-            "follow it with `mer-bench status`, stop it with `mer-bench cancel`; run this "
-            "command again once it is done for the tables")
+            "follow it with `mer-bench status`, stop it with `mer-bench cancel`; the same "
+            "command without --detach waits for it and prints the tables")
 
 
 def _grids(args: argparse.Namespace) -> list[Grid]:

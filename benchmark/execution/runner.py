@@ -113,9 +113,9 @@ def _run(grids: list[Grid], config: RunConfig, size, executor, summary: RunSumma
     if config.progress:
         how = {"serial": "serial", "processes": f"{config.workers} worker processes",
                "ray": "Ray tasks", "slurm": "a SLURM job array"}[executor.name]
-        held = (f", {summary.left_in_flight} queued or running in earlier SLURM arrays (left "
+        holding = (f", {summary.left_in_flight} queued or running in earlier SLURM arrays (left "
                 "to them)" if summary.left_in_flight else "")
-        print(f"{len(jobs)} jobs: {summary.already_done} already done{held}, {len(pending)} "
+        print(f"{len(jobs)} jobs: {summary.already_done} already done{holding}, {len(pending)} "
               f"to run ({how})", flush=True)
     if config.detach:
         if executor.name != "slurm":

@@ -139,7 +139,7 @@ def test_an_element_cancelled_mid_run_then_a_resubmission_stores_the_rest_once(
     monkeypatch.setattr(SlurmExecutor, "wait_for",
                         lambda self, keys: (entered.set(), original(self, keys))[1])
     waiter = threading.Thread(target=lambda: waiting.update(summary=run_grid(
-        grid, replace(config, detach=False), folds=("4",))))
+        grid, replace(config, detach=False, progress=True), folds=("4",))))
     waiter.start()
     assert entered.wait(300)
 
@@ -149,6 +149,9 @@ def test_an_element_cancelled_mid_run_then_a_resubmission_stores_the_rest_once(
     assert summary.ran == 0 and summary.already_done == 3 and len(summary.failed) == 1
     assert "an earlier SLURM array ended without storing it" in summary.failed[0][1]
     assert queue_states([element.split("_")[0]])[element] == "CANCELLED"
+    printed = capsys.readouterr().out
+    assert "4 jobs: 3 already done, 1 queued or running in earlier SLURM arrays (left to " \
+        "them), 0 to run" in printed and "waiting for the 1 jobs earlier SLURM arrays" in printed
     assert main(["status", "--results", str(results)]) == 0
     said = capsys.readouterr().out
     assert f"SLURM array {submitted.array} (4 elements" in said
