@@ -51,25 +51,49 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # pytest -n N: N workers share the co
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # computes on one thread (torch reads this)
 
 
-def _shared_folder(tmp_path_factory) -> Path:
-    """The session's base folder; under pytest-xdist the one all workers' folders are in."""
-    base = tmp_path_factory.getbasetemp()
-    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+def _prepared_home() -> Path:
+    """Where the prepared synthetic default is kept between pytest sessions: a folder keyed
+    by every source file of the package and the versions of the libraries that make its
+    bundles, so that CI's stages and a developer's reruns prepare it once, and any change to
+    them prepares it anew. Such folders left a day by an older key are removed (each holds
+    the marker this fixture writes; nothing else there is touched)."""
+    import hashlib
+    import shutil
+    import tempfile
+    import time
+
+    import cv2
+    import skimage
+    import torch
+
+    digest = hashlib.sha256()
+    for top in ("benchmark", "datasets", "methods", "mer_bench"):
+        for path in sorted((REPO / top).rglob("*.py")):
+            digest.update(str(path.relative_to(REPO)).encode() + path.read_bytes())
+    digest.update(f"{np.__version__} {cv2.__version__} {skimage.__version__} "
+                  f"{torch.__version__}".encode())
+    home = Path(tempfile.gettempdir()) / "mer-bench-tests"
+    for old in home.glob("*/made-by-mer-bench-tests"):
+        if old.parent.name != digest.hexdigest()[:16] and old.stat().st_mtime < time.time() - 86400:
+            shutil.rmtree(old.parent, ignore_errors=True)
+    return home / digest.hexdigest()[:16]
 
 
 @pytest.fixture(scope="session")
-def _prepared_synthetic(tmp_path_factory) -> Path:
-    """A results folder with the synthetic default generated and preprocessed, made once per
-    test session: under pytest-xdist the first worker makes it and the others wait for it
-    (its 220 TV-L1 flows are most of a minute on 2 cores). Tests copy it (`results`)."""
+def _prepared_synthetic() -> Path:
+    """A results folder with the synthetic default generated and preprocessed, made once for
+    this checkout (`_prepared_home`): the first pytest process to need it makes it and the
+    others, xdist workers or other sessions, wait for it (its 220 TV-L1 flows are most of a
+    minute on 2 cores). Tests copy it (`results`), never write to it."""
     from filelock import FileLock
 
     from mer_bench.benchmark.execution.config import RunConfig
     from mer_bench.benchmark.execution.planning import prepare_task
 
-    shared = _shared_folder(tmp_path_factory)
-    results, done = shared / "prepared" / "results", shared / "prepared" / "done"
-    with FileLock(str(shared / "prepared.lock")):
+    home = _prepared_home()
+    home.mkdir(parents=True, exist_ok=True)
+    results, done = home / "results", home / "made-by-mer-bench-tests"
+    with FileLock(str(home / "prepared.lock")):
         if not done.exists():
             prepare_task("synthetic-5", RunConfig(results=results, progress=False), workers=2)
             done.touch()
@@ -87,7 +111,7 @@ def results(_prepared_synthetic, tmp_path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def synthetic_samples(_prepared_synthetic, tmp_path_factory):
+def synthetic_samples(_prepared_synthetic):
     """16 prepared synthetic clips of two subjects: (bundles, labels, subjects, clip keys)."""
     from filelock import FileLock
 
@@ -95,7 +119,7 @@ def synthetic_samples(_prepared_synthetic, tmp_path_factory):
     from mer_bench.benchmark.execution.planning import prepare_task
 
     config = RunConfig(results=_prepared_synthetic, progress=False)
-    with FileLock(str(_shared_folder(tmp_path_factory) / "prepared.lock")):
+    with FileLock(str(_prepared_synthetic.parent / "prepared.lock")):
         prepared = prepare_task("synthetic-5", config)  # all cached; its manifest rewritten
     subjects = sorted({s.clip.subject for s in prepared.data.samples})[:2]
     samples = [s for s in prepared.data.samples if s.clip.subject in subjects][:16]
