@@ -307,12 +307,13 @@ def test_a_task_with_an_empty_class_refuses_and_lists_with_a_warning(tmp_path, c
         prepare_task("casme2-5", config)
 
 
-def test_a_class_the_data_lack_refuses_unless_the_task_is_asked_to_drop_it(tmp_path):
+def test_a_class_the_data_lack_refuses_unless_the_task_is_asked_to_drop_it(
+        _prepared_synthetic):
     from dataclasses import replace
 
     from mer_bench.benchmark.protocol.tasks import build_task
 
-    config = RunConfig(default_data_root=str(tmp_path))
+    config = RunConfig(results=_prepared_synthetic)  # its generated set, read (not written)
     five = build_task("synthetic-5")
     six = replace(five, name="synthetic-6", classes=five.classes + ("contempt",))
     roots = {d: config.root_of(d) for d in six.datasets}

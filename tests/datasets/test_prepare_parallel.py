@@ -159,6 +159,7 @@ def rise(n: int, onset: int, apex: int, offset: int) -> float:
     return float((offset - n) / (offset - apex))
 
 
+@pytest.mark.slow  # worker processes: the slow stage
 def test_real_casme2_sheet_tree_prepares_in_workers_with_two_and_five_domains(tmp_path,
                                                                                monkeypatch):
     sheet = trees.real(trees.CASME2_2014)

@@ -63,10 +63,10 @@ def test_loso_is_unchanged_by_the_protocol_field(three):
         {s.clip.subject_key for s in three.samples}
 
 
-def test_one_dataset_cannot_be_left_out(tmp_path):
+def test_one_dataset_cannot_be_left_out(_prepared_synthetic):
     with pytest.raises(DatasetError, match=r"synthetic-5@lodo: leaving one dataset out needs "
                                            r"clips of two datasets.*\['synthetic'\]"):
-        _load("synthetic-5@lodo", tmp_path / "results")
+        _load("synthetic-5@lodo", _prepared_synthetic)  # its generated set, read
 
 
 def test_suffixes_compose_and_name_their_task():

@@ -400,6 +400,7 @@ def test_killing_the_driver_while_preparing_leaves_no_worker_behind(results, tmp
     assert not [p for p in workers if alive(p)]  # prepare workers and the resource tracker
 
 
+@pytest.mark.slow  # worker processes: the slow stage
 def test_the_same_threads_give_the_same_bits_serial_or_in_workers(results, tmp_path):
     import json
 
@@ -457,6 +458,7 @@ def test_a_full_disk_while_storing_stops_the_run_and_keeps_what_was_stored(resul
     assert "7 jobs run, 3 already done" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # worker processes: the slow stage
 def test_two_runs_on_one_store_at_once_both_complete_and_leave_it_whole(results):
     import subprocess
     import sys

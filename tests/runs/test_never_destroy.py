@@ -420,6 +420,7 @@ SLOW_PLUGIN = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow  # worker processes: the slow stage
 def test_ctrl_c_with_workers_starts_no_job_after_the_signal(results, tmp_path):
     import signal
     import subprocess

@@ -94,20 +94,34 @@ def test_list_tasks_counts_samples_classes_and_subjects(results):
     assert "10 subjects" in line
 
 
-GRID = ["run", "--methods", "ststnet", "--budget", "120", "--quiet"]
+GRID = ["run", "--methods", "ststnet", "--budget", "120", "--threads", "1", "--quiet"]
+
+
+def uninterrupted(results, folder, *options) -> dict:
+    """The predictions of a run of `options` left alone, in a copy of `results` (in process:
+    one thread per job, as every run it is compared with has)."""
+    import shutil
+
+    from mer_bench.benchmark.cli import main
+
+    shutil.copytree(results, folder)
+    assert main([*options, "--results", str(folder)]) == 0
+    return predictions_by_job(folder)
+
+
+@pytest.fixture(scope="module")
+def reference(_prepared_synthetic, tmp_path_factory) -> dict:
+    """GRID's predictions, run once for every test that kills and resumes it."""
+    return uninterrupted(_prepared_synthetic, tmp_path_factory.mktemp("reference") / "results",
+                         *GRID)
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_sigkill_then_resume_gives_the_uninterrupted_predictions(results, tmp_path, workers):
-    """Serial and worker processes alike (the Ray executor: tests/runs/test_ray_executor.py). The
-    reference runs with the same workers: 1 torch thread per worker against 2 in the serial
-    process changes the last bits of a float sum."""
-    import shutil
-
-    reference = tmp_path / "reference"
-    shutil.copytree(results, reference)
-    assert cli(*GRID, "--results", str(reference), "--workers", workers).returncode == 0
-    expected = predictions_by_job(reference)
+def test_sigkill_then_resume_gives_the_uninterrupted_predictions(results, reference, workers):
+    """Serial and worker processes alike (the Ray executor: tests/runs/test_ray_executor.py),
+    against one uninterrupted serial run: every run has one torch thread per job (`--threads
+    1`), so the bits are the same whatever runs the jobs."""
+    expected = reference
     assert len(expected) == 10
 
     process = subprocess.Popen([sys.executable, str(REPO / "run_benchmark.py"), *GRID,
