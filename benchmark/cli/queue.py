@@ -4,6 +4,7 @@ results folder (execution/slurm.py), from the store and the queue."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 from mer_bench.benchmark.cli.options import config_of
 from mer_bench.benchmark.execution.slurm import cancel_live, follow
@@ -22,7 +23,11 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> dict:
 
 def command_status(args: argparse.Namespace) -> int:
     config = config_of(args)
-    statuses = follow(config.results, config.store)
+    try:
+        statuses = follow(config.results, config.store)
+    except RuntimeError as error:  # sacct absent or failing: said, not a traceback
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if not statuses:
         print(f"no SLURM submissions from {config.results} (run --executor slurm --detach)")
         return 0
@@ -43,7 +48,11 @@ def command_status(args: argparse.Namespace) -> int:
 
 def command_cancel(args: argparse.Namespace) -> int:
     config = config_of(args)
-    cancelled = cancel_live(config.results)
+    try:
+        cancelled = cancel_live(config.results)
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if not cancelled:
         print(f"no SLURM array from {config.results} is queued or running")
         return 0

@@ -41,11 +41,25 @@ def test_bad_slurm_options_are_refused_before_anything_runs(capsys, tmp_path):
         parse_option("nodes=4")
 
 
-def test_detach_needs_the_slurm_executor(results, capsys):
-    assert main(["run", "--methods", "majority", "--detach", "--quiet",
-                 "--results", str(results)]) == 2
-    assert "--detach submits a SLURM array and returns: use it with --executor slurm" in \
-        capsys.readouterr().err
+def test_slurm_options_need_the_slurm_executor(tmp_path, capsys):
+    for option in (["--detach"], ["--slurm", "time=10"]):
+        assert main(["run", "--methods", "majority", *option, "--results", str(tmp_path)]) == 2
+        assert f"{option[0]} is for a SLURM job array: use it with --executor slurm" in \
+            capsys.readouterr().err
+    assert not (tmp_path / "data").exists()  # refused before anything was generated
+
+
+def test_status_without_sacct_says_so(monkeypatch, tmp_path, capsys):
+    folder = tmp_path / "slurm" / "20261206-000000-1"
+    folder.mkdir(parents=True)
+    Submission(folder, "12", [], time.time()).save()
+
+    def no_sacct(command, **kwargs):
+        raise FileNotFoundError(2, "No such file or directory", "sacct")
+
+    monkeypatch.setattr(slurm.subprocess, "run", no_sacct)
+    assert main(["status", "--results", str(tmp_path)]) == 2
+    assert "error: sacct could not be asked about SLURM arrays ['12']" in capsys.readouterr().err
 
 
 def fake_sacct(monkeypatch, lines: list[str]):
