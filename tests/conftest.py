@@ -58,9 +58,7 @@ def _prepared_home() -> Path:
     them prepares it anew. Such folders left a day by an older key are removed (each holds
     the marker this fixture writes; nothing else there is touched)."""
     import hashlib
-    import shutil
     import tempfile
-    import time
 
     import cv2
     import skimage
@@ -73,10 +71,22 @@ def _prepared_home() -> Path:
     digest.update(f"{np.__version__} {cv2.__version__} {skimage.__version__} "
                   f"{torch.__version__}".encode())
     home = Path(tempfile.gettempdir()) / "mer-bench-tests"
-    for old in home.glob("*/made-by-mer-bench-tests"):
-        if old.parent.name != digest.hexdigest()[:16] and old.stat().st_mtime < time.time() - 86400:
-            shutil.rmtree(old.parent, ignore_errors=True)
+    sweep_prepared(home, keep=digest.hexdigest()[:16])
     return home / digest.hexdigest()[:16]
+
+
+PREPARED_MARKER = "made-by-mer-bench-tests"
+
+
+def sweep_prepared(home: Path, keep: str, older_than_s: float = 86400) -> None:
+    """Removes the prepared folders under `home` that this fixture made (they hold its
+    marker) for another key, left longer than `older_than_s`; nothing without the marker."""
+    import shutil
+    import time
+
+    for marker in home.glob(f"*/{PREPARED_MARKER}"):
+        if marker.parent.name != keep and marker.stat().st_mtime < time.time() - older_than_s:
+            shutil.rmtree(marker.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -92,7 +102,7 @@ def _prepared_synthetic() -> Path:
 
     home = _prepared_home()
     home.mkdir(parents=True, exist_ok=True)
-    results, done = home / "results", home / "made-by-mer-bench-tests"
+    results, done = home / "results", home / PREPARED_MARKER
     with FileLock(str(home / "prepared.lock")):
         if not done.exists():
             prepare_task("synthetic-5", RunConfig(results=results, progress=False), workers=2)

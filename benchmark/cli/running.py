@@ -108,9 +108,6 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> dict:
 
 def command_run(args: argparse.Namespace) -> int:
     config = config_of(args)
-    if (args.slurm or args.detach) and args.executor != "slurm":
-        raise ValueError(f"{'--slurm' if args.slurm else '--detach'} is for a SLURM job array: "
-                         "use it with --executor slurm")
     grids = _grids(args)
     if args.plan:
         print(preview(grids, config, args.folds).render(config.workers))

@@ -59,6 +59,9 @@ def run_grids(grids: list[Grid], config: RunConfig, folds: tuple[str, ...] = ())
     `folds`: only these folds of each task (protocol/folds.py select_folds); () all of them:
     a run of some folds is stored fold by fold and stays incomplete (unscored) until the rest
     are run."""
+    if (config.slurm or config.detach) and config.executor != "slurm":
+        raise ValueError(f"{'--slurm' if config.slurm else '--detach'} is for a SLURM job "
+                         "array: use it with --executor slurm")
     config.load_plugins()
     size = partial(execution.auto_size, config=config) if config.fold_parallel == 0 else config.fold_parallel
     if config.keep:  # artefacts are kept fold by fold
@@ -118,9 +121,6 @@ def _run(grids: list[Grid], config: RunConfig, size, executor, summary: RunSumma
         print(f"{len(jobs)} jobs: {summary.already_done} already done{holding}, {len(pending)} "
               f"to run ({how})", flush=True)
     if config.detach:
-        if executor.name != "slurm":
-            raise ValueError("--detach submits a SLURM array and returns: use it with "
-                             "--executor slurm")
         if pending:
             summary.submitted = executor.submit(partial(execute_group, config=config),
                                                 fold_groups(pending, size))[0]
