@@ -81,10 +81,10 @@ def test_suffixes_compose_and_name_their_task():
 
 
 @pytest.mark.slow
-def test_a_lodo_run_stores_one_job_a_dataset_with_its_clips(tmp_path):
+def test_a_lodo_run_stores_one_job_a_dataset_with_its_clips(results):
+    """(On a copy of the prepared default: only the two smaller datasets are prepared here.)"""
     from mer_bench.benchmark.cli import main
 
-    results = tmp_path / "results"
     assert main(["--results", str(results), "run", "--methods", "off_apexnet", "--tasks",
                  "synthetic-3db-5@lodo", "--budget", "3", "--quiet"]) == 0
     config = RunConfig(results=results)

@@ -94,7 +94,7 @@ def test_list_tasks_counts_samples_classes_and_subjects(results):
     assert "10 subjects" in line
 
 
-GRID = ["run", "--methods", "ststnet", "--budget", "120", "--threads", "1", "--quiet"]
+GRID = ["run", "--methods", "ststnet", "--budget", "40", "--threads", "1", "--quiet"]
 
 
 def uninterrupted(results, folder, *options) -> dict:
