@@ -37,7 +37,7 @@ def bundle(tmp_path_factory):
 def test_training_step_cpu(benchmark, name, bundle):
     method = METHODS.build(name)
     # its own batch when timed; a batch of 2 when only checked (--benchmark-disable, the
-    # default), which spares the test command about 20 s of HTNet steps
+    # default): HTNet.release's check took 5.9 s instead of 12.4 s here
     batch = method.recipe.batch_size if benchmark.enabled else 2
     views = {v: np.repeat(build_view(v, [bundle]), batch, axis=0) for v in method.views}
     inputs = method.inputs(Split(views, None, ("s",) * batch, tuple(map(str, range(batch)))))
