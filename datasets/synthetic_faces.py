@@ -3,6 +3,11 @@
 that still frame with one small, smooth, local deformation (its class) ramping onset -> apex
 -> offset, plus distractors (blinks, slight head drift) and fresh sensor noise, every draw from
 the clip's own seeded stream (synthetic_frames.py writes the set and its sheet).
+
+Every pixel is computed with exact_image.py's operations, which give the same bits on every
+machine and library version, and written as a JPEG by libjpeg-turbo's integer encoder (the
+same bytes under OpenCV 4.10 and 5.0, tested): the set's digest is a constant
+(tests/datasets/test_synthetic_digest.py), so its numbers come out the same everywhere.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 import skimage.data
+
+from mer_bench.datasets import exact_image as exact
 
 if TYPE_CHECKING:
     from mer_bench.datasets.synthetic_frames import SyntheticSpec, _ClipRow
@@ -61,32 +68,39 @@ _BLINK_CHANCE = 0.35
 class _Subject:
     """A subject's still frame and the similarity transform that placed the source face in it."""
 
-    base: np.ndarray  # float32 BGR, the neutral frame before noise
-    person: np.ndarray  # float32 soft mask of the person, moves with the head
+    base: np.ndarray  # float64 BGR, the neutral frame before noise
+    person: np.ndarray  # float64 soft mask of the person, moves with the head
     linear: np.ndarray  # 2x2, source -> frame
     offset: np.ndarray  # 2, source -> frame
     noise_sigma: float
-    grid: np.ndarray = field(init=False)  # (x, y) of every frame pixel, the identity map
+    xs: np.ndarray = field(init=False)  # x of every frame pixel (the identity map)
+    ys: np.ndarray = field(init=False)  # y of every frame pixel
     scale: float = field(init=False)  # frame pixels per source pixel
 
     def __post_init__(self):
         height, width = self.person.shape
-        self.grid = np.stack(np.meshgrid(np.arange(width, dtype=np.float32),
-                                         np.arange(height, dtype=np.float32)), axis=2)
-        self.scale = float(np.sqrt(abs(np.linalg.det(self.linear))))
+        self.xs, self.ys = exact.grid(width, height)
+        (a, b), (c, d) = self.linear
+        self.scale = float(np.sqrt(abs(a * d - b * c)))
 
-    def to_frame(self, point) -> np.ndarray:
-        return self.linear @ np.asarray(point, np.float64) + self.offset
+    def to_frame(self, point) -> tuple[float, float]:
+        return _apply(self.linear, point, self.offset)
+
+
+def _apply(linear: np.ndarray, point, offset=(0.0, 0.0)) -> tuple[float, float]:
+    """linear @ point + offset, written out (numpy's @ may go through BLAS and fuse)."""
+    (a, b), (c, d) = linear
+    x, y = (float(v) for v in point)
+    return a * x + b * y + float(offset[0]), c * x + d * y + float(offset[1])
 
 
 @lru_cache(maxsize=1)
 def _source() -> tuple[np.ndarray, np.ndarray]:
-    """The astronaut photo (BGR float32) and a soft mask of the person in it."""
-    image = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR).astype(np.float32)
-    mask = np.zeros(image.shape[:2], np.float32)
-    cv2.fillPoly(mask, [np.array(_PERSON_OUTLINE, np.int32)], 1.0)
-    mask = cv2.erode(mask, np.ones((7, 7), np.uint8))  # keep the old backdrop out of the hair edge
-    return image, cv2.GaussianBlur(mask, (0, 0), 1.5)
+    """The astronaut photo (BGR float64) and a soft mask of the person in it."""
+    image = skimage.data.astronaut()[..., ::-1].astype(np.float64)
+    mask = exact.fill_polygon(image.shape[:2], _PERSON_OUTLINE)
+    mask = exact.erode(mask, 3)  # keep the old backdrop out of the hair edge
+    return image, exact.blur(mask, passes=2)
 
 
 def make_subject(spec: SyntheticSpec, subject: int) -> _Subject:
@@ -94,40 +108,41 @@ def make_subject(spec: SyntheticSpec, subject: int) -> _Subject:
     rng = np.random.default_rng((spec.seed, SUBJECT_STREAM, subject))
     width, height = spec.frame_size
     scale = height / 256 * rng.uniform(1.0, 1.3)
-    angle = np.deg2rad(rng.uniform(-4.0, 4.0))
+    cos, sin = exact.cos_sin(rng.uniform(-4.0, 4.0) * (np.pi / 180))
     aspect = rng.uniform(0.93, 1.07)  # a wider or narrower face
-    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    linear = rotation @ np.diag([scale * aspect, scale])
-    centre = np.array([width * (0.5 + rng.uniform(-0.08, 0.08)),
-                       height * (0.48 + rng.uniform(-0.04, 0.04))])
-    offset = centre - linear @ np.array(_SOURCE_FACE_CENTRE)
-    affine = np.hstack([linear, offset[:, None]])
+    linear = np.array([[cos * scale * aspect, -sin * scale], [sin * scale * aspect, cos * scale]])
+    centre = (width * (0.5 + rng.uniform(-0.08, 0.08)),
+              height * (0.48 + rng.uniform(-0.04, 0.04)))
+    placed = _apply(linear, _SOURCE_FACE_CENTRE)
+    offset = np.array([centre[0] - placed[0], centre[1] - placed[1]])
 
     image, mask = _source()
-    person = cv2.warpAffine(image, affine, (width, height), flags=cv2.INTER_CUBIC,
-                            borderMode=cv2.BORDER_REFLECT)
-    person_mask = cv2.warpAffine(mask, affine, (width, height), flags=cv2.INTER_LINEAR)
+    person = exact.affine_sample(image, linear, offset, (width, height))
+    person_mask = exact.affine_sample(mask, linear, offset, (width, height))
     base = person * person_mask[..., None] + _background(rng, width, height) * (
-        1 - person_mask[..., None])
+        1.0 - person_mask[..., None])
 
-    gamma, gain = rng.uniform(0.8, 1.25), rng.uniform(0.8, 1.15)
-    cast = rng.uniform(0.9, 1.1, 3).astype(np.float32)  # per-channel white balance
-    base = 255 * (np.clip(base, 0, 255) / 255) ** gamma * gain * cast
-    return _Subject(np.clip(base, 0, 255).astype(np.float32), person_mask, linear, offset,
+    # Lighting: a gamma-like tone curve, a gain and a per-channel white balance.
+    bend, gain = rng.uniform(-0.25, 0.25), rng.uniform(0.8, 1.15)
+    cast = rng.uniform(0.9, 1.1, 3)
+    tone = np.clip(base, 0.0, 255.0) / 255.0
+    base = 255.0 * (tone + bend * tone * (1.0 - tone)) * gain * cast
+    return _Subject(np.clip(base, 0.0, 255.0), person_mask, linear, offset,
                     float(rng.uniform(0.8, 2.0)))
 
 
 def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     """A smooth backdrop: a muted colour, a lighting gradient and low-frequency blotches."""
-    colour = rng.uniform(50, 210) + rng.normal(0, 20, 3)
+    colour = rng.uniform(50, 210) + 20.0 * exact.normal_noise(rng, 3)
     cells = (int(rng.integers(2, 6)), int(rng.integers(2, 6)))
-    coarse = rng.normal(0, rng.uniform(8, 35), (*cells, 1)) + rng.normal(0, 6, (*cells, 3))
-    texture = cv2.resize(coarse.astype(np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
-    x = np.linspace(-1, 1, width, dtype=np.float32)
-    y = np.linspace(-1, 1, height, dtype=np.float32)[:, None]
+    coarse = rng.uniform(8, 35) * exact.normal_noise(rng, (*cells, 1)) \
+        + 6.0 * exact.normal_noise(rng, (*cells, 3))
+    texture = exact.resize_bilinear(coarse, (width, height))
+    x = (2.0 * np.arange(width) - (width - 1)) / (width - 1)
+    y = ((2.0 * np.arange(height) - (height - 1)) / (height - 1))[:, None]
     slope = rng.uniform(-30, 30, 2)
     gradient = (slope[0] * x + slope[1] * y)[..., None]
-    return (colour + texture + gradient).astype(np.float32)
+    return colour + texture + gradient
 
 
 def _bump_field(look: _Subject, bumps, rng: np.random.Generator | None = None) -> np.ndarray:
@@ -135,20 +150,22 @@ def _bump_field(look: _Subject, bumps, rng: np.random.Generator | None = None) -
 
     With rng, each bump's place, width and strength is jittered, so no two clips move alike.
     """
-    xs, ys = look.grid[..., 0], look.grid[..., 1]
-    field = np.zeros(look.grid.shape, np.float32)
+    field = np.zeros((*look.xs.shape, 2))
     for point, direction, sigma in bumps:
         point, strength, spread = np.asarray(point, np.float64), 1.0, 1.0
         if rng is not None:
             point = point + rng.uniform(-1.5, 1.5, 2)
             strength, spread = rng.uniform(0.6, 1.0), rng.uniform(0.85, 1.2)
-        cx, cy = look.to_frame(point).tolist()
-        way = look.linear @ np.asarray(direction, np.float64)
-        way /= np.linalg.norm(way)
+        cx, cy = look.to_frame(point)
+        way_x, way_y = _apply(look.linear, direction)
+        length = float(np.sqrt(way_x * way_x + way_y * way_y))
         s = sigma * spread * look.scale
-        weight = strength * np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / np.float32(2 * s * s))
-        field += weight[..., None] * way.astype(np.float32)
-    return field / np.linalg.norm(field, axis=2).max()
+        dx, dy = look.xs - cx, look.ys - cy
+        weight = strength * exact.exp(-(dx * dx + dy * dy) / (2.0 * s * s))
+        field[..., 0] += weight * (way_x / length)
+        field[..., 1] += weight * (way_y / length)
+    peak = np.sqrt(field[..., 0] * field[..., 0] + field[..., 1] * field[..., 1]).max()
+    return field / peak
 
 
 def _blink_field(look: _Subject, closure: float) -> np.ndarray:
@@ -158,59 +175,63 @@ def _blink_field(look: _Subject, closure: float) -> np.ndarray:
     squeezed below it: the source rows stay in order, so even a full blink never folds.
     """
     travel = closure * 0.95 * (_LOWER_LID - _UPPER_LID)
-    down = (look.linear @ np.array([0.0, 1.0])).astype(np.float32)  # source px -> frame px
-    to_source = np.linalg.inv(look.linear).astype(np.float32)
-    field = np.zeros(look.grid.shape, np.float32)
+    down = _apply(look.linear, (0.0, 1.0))  # source px -> frame px
+    (a, b), (c, d) = look.linear
+    determinant = a * d - b * c
+    field = np.zeros((*look.xs.shape, 2))
     for centre, half_width in _EYES:
-        local = (look.grid - look.to_frame(centre).astype(np.float32)) @ to_source.T
-        u, v = local[..., 0], local[..., 1]  # along and across the eye, source pixels
+        cx, cy = look.to_frame(centre)
+        dx, dy = look.xs - cx, look.ys - cy
+        u = (d * dx - b * dy) / determinant  # along the eye, source pixels
+        v = (a * dy - c * dx) / determinant  # across it
         rise = travel * (v - (_UPPER_LID - _LID_SKIN)) / (_LID_SKIN + travel)
         fall = travel * (_LOWER_LID - v) / (_LOWER_LID - _UPPER_LID - travel)
-        tent = np.clip(np.minimum(rise, fall), 0, None)
-        across = np.clip(1 - (u / half_width) ** 4, 0, None)  # full travel but at the corners
-        field += (tent * across)[..., None] * down
+        tent = np.clip(np.minimum(rise, fall), 0.0, None)
+        q = u / half_width
+        across = np.clip(1.0 - q * q * q * q, 0.0, None)  # full travel but at the corners
+        field[..., 0] += tent * across * down[0]
+        field[..., 1] += tent * across * down[1]
     return field
 
 
 def write_clip(folder: Path, row: _ClipRow, look: _Subject, spec: SyntheticSpec,
-                index: int) -> None:
+               index: int) -> None:
     """Renders onset..offset: base frame warped by expression + blink + head drift, plus noise."""
     rng = np.random.default_rng((spec.seed, CLIP_STREAM, row.subject, index))
     frames = np.arange(row.onset, row.offset + 1)
 
     peak = rng.uniform(0.5, 2.0) * spec.motion_scale
-    expression = _bump_field(look, _MOTIONS[row.emotion], rng) * np.float32(peak)
+    expression = _bump_field(look, _MOTIONS[row.emotion], rng) * peak
     profile = _expression_profile(frames, row, residual=rng.uniform(0.0, 0.2))
     closure = _blink_profile(frames, row, rng)
 
-    drift = rng.normal(0, 1, 2)
-    drift *= rng.uniform(0.1, 1.0) / np.linalg.norm(drift)
-    turn = np.deg2rad(rng.uniform(-0.5, 0.5))
+    drift = exact.normal_noise(rng, 2)
+    drift = drift * (rng.uniform(0.1, 1.0) / np.sqrt(drift[0] * drift[0] + drift[1] * drift[1]))
+    turn = rng.uniform(-0.5, 0.5) * (np.pi / 180)
     cx, cy = look.to_frame(_SOURCE_FACE_CENTRE)
-    xs, ys = look.grid[..., 0], look.grid[..., 1]
-    head = np.stack([drift[0] - turn * (ys - cy), drift[1] + turn * (xs - cx)], axis=2)
-    head = (head * look.person[..., None]).astype(np.float32)  # the head moves, the wall does not
-    elapsed = (frames - row.onset) / (row.offset - row.onset)
-    head_profile = elapsed * elapsed * (3 - 2 * elapsed)  # smoothstep drift
+    head_x = (drift[0] - turn * (look.ys - cy)) * look.person  # the head moves, the wall not
+    head_y = (drift[1] + turn * (look.xs - cx)) * look.person
+    head_profile = exact.smoothstep((frames - row.onset) / (row.offset - row.onset))
 
     folder.mkdir(parents=True)
     for n, a, b, h in zip(frames, profile.tolist(), closure.tolist(), head_profile.tolist()):
-        source_map = look.grid - a * expression - h * head
+        xs = look.xs - a * expression[..., 0] - h * head_x
+        ys = look.ys - a * expression[..., 1] - h * head_y
         if b:
-            source_map -= _blink_field(look, b)
-        frame = cv2.remap(look.base, source_map, None, cv2.INTER_CUBIC,
-                          borderMode=cv2.BORDER_REFLECT)
-        frame += rng.standard_normal(frame.shape, dtype=np.float32) * np.float32(look.noise_sigma)
+            blink = _blink_field(look, b)
+            xs, ys = xs - blink[..., 0], ys - blink[..., 1]
+        frame = exact.sample(look.base, xs, ys)
+        frame += exact.normal_noise(rng, frame.shape) * look.noise_sigma
         frame += 0.5  # round, not truncate, below
         cv2.imwrite(str(folder / f"img{n}.jpg"), np.clip(frame, 0, 255).astype(np.uint8),
                     [cv2.IMWRITE_JPEG_QUALITY, 95])
 
 
 def _expression_profile(frames: np.ndarray, row: _ClipRow, residual: float) -> np.ndarray:
-    """Raised-cosine rise from 0 at onset to 1 at apex, decay to `residual` at offset."""
-    rise = 0.5 - 0.5 * np.cos(np.pi * (frames - row.onset) / (row.apex - row.onset))
-    fall = residual + (1 - residual) * (
-        0.5 + 0.5 * np.cos(np.pi * (frames - row.apex) / (row.offset - row.apex)))
+    """Smooth rise from 0 at onset to 1 at apex, smooth decay to `residual` at offset."""
+    rise = exact.smoothstep((frames - row.onset) / (row.apex - row.onset))
+    fall = residual + (1.0 - residual) * (
+        1.0 - exact.smoothstep((frames - row.apex) / (row.offset - row.apex)))
     return np.where(frames <= row.apex, rise, fall)
 
 
@@ -224,6 +245,6 @@ def _blink_profile(frames: np.ndarray, row: _ClipRow, rng: np.random.Generator) 
         return closure
     start = starts[int(rng.integers(len(starts)))]
     depth = rng.uniform(0.5, 1.0)
-    shape = np.sin(np.pi * np.arange(1, duration + 1) / (duration + 1))
-    closure[start - row.onset: start - row.onset + duration] = depth * shape
+    t = np.arange(1, duration + 1) / (duration + 1)
+    closure[start - row.onset: start - row.onset + duration] = depth * 4.0 * t * (1.0 - t)
     return closure

@@ -1,4 +1,5 @@
-"""The Python example of docs/python.md runs as written and prints what the page shows."""
+"""The Python example of docs/python.md runs as written and prints what the page shows
+(UPDATE_DOCS=1 writes what it printed into the page)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import re
 
 from tests.conftest import REPO
+from tests.house.docs_blocks import check_block
 
 PAGE = REPO / "docs" / "python.md"
 
@@ -18,7 +20,6 @@ def _blocks(language: str) -> list[str]:
 
 def test_the_python_page_example_prints_what_the_page_shows(results):
     code, = _blocks("python")
-    shown, = _blocks("text")
     printed = io.StringIO()
     cwd = os.getcwd()
     os.chdir(results.parent)  # "results": the prepared synthetic default, store empty
@@ -27,4 +28,4 @@ def test_the_python_page_example_prints_what_the_page_shows(results):
             exec(compile(code, str(PAGE), "exec"), {})
     finally:
         os.chdir(cwd)
-    assert printed.getvalue() == shown, printed.getvalue()
+    check_block(PAGE, "python-example", printed.getvalue())
