@@ -48,7 +48,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv if argv is not None else sys.argv[1:])
     if args.command is None:
-        args = parse(["run", *(argv if argv is not None else sys.argv[1:])])
+        # One thread a job: torch's sums split by thread count, so the table the docs show is
+        # the same bits on any machine, whatever its cores (a later --threads overrides).
+        args = parse(["run", "--threads", "1", *(argv if argv is not None else sys.argv[1:])])
         print("MER-Bench quick comparison on the SYNTHETIC default dataset (generated, not "
               "real data).", flush=True)
     if args.annotations:

@@ -22,6 +22,7 @@ from mer_bench.benchmark.protocol.grids import Grid, MethodSpec, grid_toml, load
 from mer_bench.benchmark.protocol.jobs import Job
 from mer_bench.benchmark.protocol.cards import (
     card_text, latex_cards, measured_card, reported_card)
+from mer_bench.benchmark.paper.long_form import long_form
 from mer_bench.benchmark.paper.reference import reported, reported_notes
 from mer_bench.benchmark.stats.runs import RunScores, format_cell, released_note, synthetic_note
 from mer_bench.datasets.preprocess import PreprocessSettings
@@ -382,8 +383,10 @@ def render(table: PaperTable, runs_by_head: dict[str, list[RunScores]], fmt: str
                         disable_numparse=True)
         return ("\n".join(f"% {line}" for line in lines) + "\n" + body + "\n"
                 + latex_cards(cards))
-    if fmt == "markdown":
-        body = tabulate(frame, headers="keys", tablefmt="github", showindex=False,
+    if fmt == "markdown":  # one row per row x task (paper/long_form.py)
+        narrow, legend = long_form(frame, cell_names(table))
+        body = tabulate(narrow, headers="keys", tablefmt="github", showindex=False,
                         disable_numparse=True)
-        return "\n".join(lines) + "\n\n" + body + "\n"
+        return "\n".join(lines) + "\n\n" + body + "\n\n" + "\n".join(
+            ["Protocols:", *legend] if legend else []) + "\n"
     raise ValueError(f"unknown table format {fmt!r}: markdown, latex or csv")

@@ -64,10 +64,25 @@ def tidy_frame(runs: list[RunScores]) -> pd.DataFrame:
     return pd.DataFrame(lines)
 
 
+def comparison_rows(runs: list[RunScores]) -> pd.DataFrame:
+    """The comparison as printed: one row per run (method x task x selection x budget), so a
+    table of any number of tasks stays as narrow as one (comparison_frame: one column group
+    per task)."""
+    frame = comparison_frame(runs)
+    tasks = [column[: -len(" UF1")] for column in frame.columns if column.endswith(" UF1")]
+    lines = [{"method": row["method"], "task": task, "selection": row["selection"],
+              "budget": row["budget"], "UF1": row[f"{task} UF1"], "UAR": row[f"{task} UAR"],
+              "folds x seeds": row[f"{task} folds x seeds"]}
+             for task in tasks for _, row in frame.iterrows()
+             if row[f"{task} UF1"] != "missing"]
+    return pd.DataFrame(lines, columns=["method", "task", "selection", "budget", "UF1", "UAR",
+                                        "folds x seeds"])
+
+
 def render_markdown(runs: list[RunScores]) -> str:
     if not runs:
         return "No finished runs in the store."
-    frame = comparison_frame(runs)
+    frame = comparison_rows(runs)
     lines = ["UF1 and UAR (%) pooled over the folds (MEGC 2019; folds leave one subject out, "
              "or one dataset out where a task says @lodo); mean ± sd over seeds.",
              "Selection `last`: the model at the end of a fixed budget (no test labels read); "

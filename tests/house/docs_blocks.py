@@ -2,18 +2,13 @@
 block right after a marker line `<!-- output: NAME -->`; a test (or CI, for the long ones)
 runs the command and compares. `UPDATE_DOCS=1` writes what it printed into the page instead,
 as `UPDATE_GOLDEN=1` does for the golden tables, so a page is regenerated, never edited.
-
-Also a command: `python -m tests.house.docs_blocks PAGE NAME FILE [--write]` compares (or
-writes) the block with what FILE holds, `-` for standard input (.ci/run's main-command check).
 """
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import os
 import re
-import sys
 from pathlib import Path
 
 MARKER = "<!-- output: {name} -->"
@@ -52,27 +47,3 @@ def check_block(page: Path, name: str, printed: str) -> None:
                                             f"{page} ({name}): shown", "printed now"))
         raise AssertionError(f"{page}'s block {name} is not what the command prints now "
                              f"(UPDATE_DOCS=1 rewrites it):\n{diff}")
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("page", type=Path)
-    parser.add_argument("name")
-    parser.add_argument("printed", help="a file holding what the command printed; - for stdin")
-    parser.add_argument("--write", action="store_true", help="write it into the page")
-    args = parser.parse_args(argv)
-    text = sys.stdin.read() if args.printed == "-" else Path(args.printed).read_text()
-    if args.write:
-        write_block(args.page, args.name, text)
-        return 0
-    try:
-        check_block(args.page, args.name, text)
-    except AssertionError as error:
-        print(error, file=sys.stderr)
-        return 1
-    print(f"{args.page}: block {args.name} is what the command printed")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

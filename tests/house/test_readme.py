@@ -16,13 +16,19 @@ from tests.conftest import REPO
 README = (REPO / "README.md").read_text()
 
 
-def test_readme_starts_with_the_two_commands_and_ci_runs_the_second():
+def test_readme_starts_with_the_two_commands_and_ci_runs_both_as_written():
     blocks = re.findall(r"```bash\n(.*?)\n```", README, re.S)
     run, test = blocks[0].strip(), blocks[1].strip()
     assert run.endswith(".venv/bin/mer-bench") and "pip install" in run
     assert test.endswith("-m pytest -n 2") and "'.[dev]'" in test  # 2 workers (pytest-xdist)
     assert README.index(run) < README.index("## ")  # before any section
-    assert test in (REPO / ".ci" / "run").read_text()
+    ci = (REPO / ".ci" / "run").read_text()
+    assert f"\n{test}\n" in ci
+    # the main command as written, what it printed then checked against the docs
+    assert f"\n{run} 2>&1 | tee \"$main_log\"" in ci
+    assert "tests.house.main_command_output \"$main_log\"" in ci
+    # both install the pinned versions the docs' numbers were made with
+    assert all("-c constraints.txt" in command for command in (run, test))
 
 
 def readme_plugin(tmp_path) -> tuple[str, str]:

@@ -69,6 +69,31 @@ def test_paper_table_layouts_match_their_golden_files(name, fmt, extension):
     assert text == golden.read_text()
 
 
+def test_printed_tables_are_a_row_per_row_and_task_with_protocols_in_a_legend():
+    """The markdown carries every number of the wide CSV, one row per row x task, each
+    measured row's protocol a tag that the legend under the table spells out."""
+    table = load_paper_table(grid_path("table7"), "quick")
+    runs = made_up_runs("table7")
+    wide = pd.read_csv(pd.io.common.StringIO(render(table, runs, "csv")), keep_default_na=False)
+    text = render(table, runs, "markdown")
+    rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| ")]
+    header, body = [cell.strip() for cell in rows[0]], [[c.strip() for c in r] for r in rows[1:]]
+    assert header[-5:] == ["task", "UF1", "UAR", "ACC", "p"]
+    legend = dict(line.split(": ", 1) for line in text.split("Protocols:\n")[1].splitlines())
+    for line in body:
+        cells = dict(zip(header, line))
+        match = wide[(wide.method == cells["method"]) & (wide.setting == cells["setting"])
+                     & (wide.source == cells["source"])]
+        protocol = legend.get(cells["protocol"], cells["protocol"])
+        match = match[match.protocol == protocol]
+        assert len(match) == 1, cells
+        assert match.iloc[0][f"{cells['task']} UF1"] == cells["UF1"]
+    numbers = sum(cell not in ("—",) for column in wide.columns if column.endswith(" UF1")
+                  for cell in wide[column])
+    assert len(body) == numbers  # every cell with a number or `missing`, no other
+    assert max(len(line) for line in text.splitlines() if line.startswith("|")) < 200
+
+
 def test_a_synthetic_run_never_sits_under_a_real_dataset_column():
     table = load_paper_table(grid_path("table2"), "quick")
     frame = pd.read_csv(pd.io.common.StringIO(render(table, made_up_runs("table2"), "csv")))

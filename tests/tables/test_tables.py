@@ -64,6 +64,29 @@ def test_markdown_says_the_data_is_synthetic_and_missing_cells_say_missing():
     assert row_m["casme2-5 UF1"] == "missing"
 
 
+def test_the_printed_comparison_is_one_row_per_run_and_fits_a_terminal():
+    """Many methods on many tasks: rows grow, columns do not (a line per method x task)."""
+    records = []
+    for task in ("synthetic-5", "casme2-5", "samm-5", "mmew-6"):
+        for method in ("majority", "stratified", "ststnet[flows=one]"):
+            for fold in FOLDS:
+                job = Job(method, task, fold, versions=(("method", "1"),))
+                predictions = Predictions((f"{fold}/c0", f"{fold}/c1"), (fold, fold),
+                                          np.array([0, 1]), {"final": np.eye(3)[[0, 2]]},
+                                          ("a", "b", "c"))
+                records.append(JobRecord(job, predictions, {
+                    "task": {"folds": FOLDS, "synthetic": task == "synthetic-5"},
+                    "finished": 1.0}))
+    text = render_markdown(run_scores(records))
+    table = [line for line in text.splitlines() if line.startswith("|")]
+    assert len(table) == 2 + 4 * 3  # header, rule, a row per method x task
+    assert max(len(line) for line in table) <= 120
+    assert table[0].split("|")[1:-1] == [f" {name:<{len(cell) - 2}} " for name, cell in zip(
+        ["method", "task", "selection", "budget", "UF1", "UAR", "folds x seeds"],
+        table[0].split("|")[1:-1])]
+    assert sum("synthetic-5 (synthetic)" in line for line in table) == 3
+
+
 def test_ablation_table_puts_a_check_mark_per_switch_in_table5_order():
     """The columns are the switches the registered entries declare (ablation_switches)."""
     from mer_bench.benchmark.cli.results import method_switches

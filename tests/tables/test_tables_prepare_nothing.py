@@ -3,6 +3,8 @@ generating a synthetic set or detecting a face: each test makes all of those fai
 store is made, and renders the tables anyway."""
 
 import json
+import os
+import shutil
 
 import pandas as pd
 import pytest
@@ -83,9 +85,17 @@ def test_tables_of_the_paper_on_the_main_commands_store_prepare_nothing(results,
                                                                         monkeypatch):
     """The README's path: the main command, then the paper's tables under the quick profile
     with preparation made to fail (the main command's budgets are not the profile's, so its
-    runs fill no cell: every table renders, its measured cells `missing`)."""
-    assert main(["--results", str(results), "--quiet"]) == 0
-    out = capsys.readouterr().out
+    runs fill no cell: every table renders, its measured cells `missing`). CI runs the main
+    command as the README writes it and names its store in MER_BENCH_MAIN_STORE: a copy of
+    that store serves here instead of a second run."""
+    made = os.environ.get("MER_BENCH_MAIN_STORE")
+    if made:
+        shutil.rmtree(results)
+        shutil.copytree(made, results, symlinks=True)
+        out = (results / "tables" / "comparison.md").read_text()
+    else:
+        assert main(["--results", str(results), "--quiet"]) == 0
+        out = capsys.readouterr().out
     assert "SYNTHETIC" in out and "| ststnet" in out
     refuse_preparation(monkeypatch)
     assert main(["tables", "--grid", "paper", "--profile", "quick", "--results", str(results),
