@@ -10,18 +10,31 @@ from pathlib import Path
 
 from mer_bench.datasets.casme2 import CASME2
 from mer_bench.datasets.errors import DatasetError
-from mer_bench.datasets.synthetic_frames import SHEET_NAME, SyntheticSpec, generate
+from mer_bench.datasets.synthetic_frames import MARKER_NAME, SHEET_NAME, SyntheticSpec, generate
 
 
 class Synthetic(CASME2):
-    """Generates the CASME II-layout tree into `root` if absent, then reads it like CASME II."""
+    """Generates the CASME II-layout tree into `root` if absent, then reads it like CASME II.
+    Where this generated it, `root_note` names the folder (a run prints it), so the user
+    learns where the frames went."""
 
     synthetic = True
 
     def __init__(self, root: str | Path, name: str = "synthetic", **spec: object):
         self.name = name
+        before = _marker(Path(root))
         try:
             generate(Path(root), SyntheticSpec(**spec))
         except FileExistsError as error:
             raise DatasetError(f"{name}: {error}") from error
         super().__init__(root, sheet=Path(root) / SHEET_NAME)
+        if _marker(Path(root)) != before:  # generate writes its marker last, only when it writes
+            self.root_note = (f"{name}: generated the SYNTHETIC dataset (not real data) in "
+                              f"{root}")
+
+
+def _marker(root: Path) -> str | None:
+    try:
+        return (root / MARKER_NAME).read_text()
+    except OSError:
+        return None

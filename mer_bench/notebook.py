@@ -5,10 +5,12 @@ and read any store as pandas DataFrames, without the command line.
     frame = notebook.run(methods=["majority", "ststnet"], tasks=["synthetic-5"], budget=50)
     clips = notebook.clips("results")      # one row per clip and seed of every stored run
 
-`runs` gives one row per run (method x task x selection x budget): UF1 / UAR / accuracy, mean
-and sd over seeds, their 95% subject-bootstrap intervals, as `tables` writes them to CSV;
-`folds` one row per fold and seed; `clips` one row per clip and seed. A run is what
-`mer-bench run` would have run with the same names: same jobs, same keys, same store.
+`run` returns the rows of the runs it was asked for, and only those (a store holds other
+runs: earlier budgets, seeds, methods). `runs` gives one row per run of the whole store
+(method x task x selection x budget): UF1 / UAR / accuracy, mean and sd over seeds, their 95%
+subject-bootstrap intervals, as `tables` writes them to CSV; `folds` one row per fold and seed;
+`clips` one row per clip and seed. A run is what `mer-bench run` would have run with the same
+names: same jobs, same keys, same store.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ def _config(results: str | Path, data: dict[str, str] | None, **more) -> RunConf
                      data_roots=tuple((k, str(v)) for k, v in (data or {}).items()), **more)
 
 
-def _scored(results: str | Path) -> list:
+def _scored(results: str | Path, keys: set[str] | None = None) -> list:
+    """The store's runs; `keys`: only the jobs with these keys."""
     from mer_bench.benchmark.stats.runs import run_scores
 
-    return run_scores(list(_config(results, None).store.records()))
+    return run_scores(list(_config(results, None).store.records()), keys=keys)
 
 
 def run(methods: list[str] | tuple[str, ...] = (), tasks: list[str] | tuple[str, ...] = (),
@@ -39,8 +42,11 @@ def run(methods: list[str] | tuple[str, ...] = (), tasks: list[str] | tuple[str,
         progress: bool = False) -> pd.DataFrame:
     """Runs `methods` x `tasks` x `seeds` (at `budget` iterations, else each method's own), or
     the grid file or shipped grid `grid` under `profile`, into the store `results` (stored
-    jobs are not run again), then returns `runs(results)`. `data`: dataset name -> folder."""
+    jobs are not run again), then returns one row per run asked for, as `runs` gives it: the
+    store's other runs are left out (`runs(results)` shows them all). `data`: dataset name ->
+    folder."""
     from mer_bench.benchmark.execution.runner import run_grids
+    from mer_bench.benchmark.reporting.tables import tidy_frame
 
     if grid is not None:
         grids = [load_grid(grid_path(grid), profile)]
@@ -54,11 +60,12 @@ def run(methods: list[str] | tuple[str, ...] = (), tasks: list[str] | tuple[str,
         raise RuntimeError(f"{len(summary.failed)} job(s) failed: "
                            + "; ".join(f"{job.method} on {job.task} fold {job.fold}: {why}"
                                        for job, why in summary.failed[:3]))
-    return runs(results)
+    return tidy_frame(_scored(results, keys={job.key for job in summary.jobs}))
 
 
 def runs(results: str | Path = "results") -> pd.DataFrame:
-    """One row per stored run, numbers unformatted (UF1 etc. in %), intervals included."""
+    """One row per run of the whole store, whatever ran it, numbers unformatted (UF1 etc. in
+    %), intervals included."""
     from mer_bench.benchmark.reporting.tables import tidy_frame
 
     return tidy_frame(_scored(results))

@@ -20,7 +20,8 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> dict:
                          help="tasks: list every excluded clip and every rule applied, by clip")
     listing.add_argument("--details", action="store_true",
                          help="methods: views and their shapes, default budget and recipe, "
-                              "parameters, paper name (builds each method)")
+                              "parameters (for the default task's classes), paper name (builds "
+                              "each method)")
     scoring = commands.add_parser("score", parents=[common],
                                   help="score per-clip predictions made anywhere (a CSV, or a "
                                        "release's published log) under a task's clips and "
@@ -150,7 +151,25 @@ def command_score(args: argparse.Namespace) -> int:
     elif args.store:
         print(f"not stored: {args.predictions} lacks clips that were not declared missing, or a "
               "declaration is wrong", file=sys.stderr)
+    for line in _unscored_why(report, args):
+        print(line, file=sys.stderr)
     return 0 if report.whole else 1
+
+
+def _unscored_why(report, args: argparse.Namespace) -> list[str]:
+    """Why `score` exits 1, with the option that lets it through: a user who knows a file is
+    partial should not have to find `--missing` / `--allow-missing` in --help."""
+    lines = []
+    if report.missing:
+        lines.append(f"error: {args.predictions} lacks {len(report.missing)} clip(s) of task "
+                     f"{report.task} (listed above); to score it on the clips it covers, give "
+                     "--allow-missing, or --missing FILE naming the clips it is known to lack")
+    if report.declared_present:
+        lines.append(f"error: --missing {args.missing} names {len(report.declared_present)} "
+                     f"clip(s) that {args.predictions} holds (listed above): take them out of it")
+    if report.scores is None:
+        lines.append(f"error: no clip of {args.predictions} is a clip of task {report.task}")
+    return lines
 
 
 def _declared(path: Path) -> list[str]:

@@ -41,7 +41,9 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> dict:
                           "the run stays incomplete, unscored, until the rest are run (a "
                           "quick check of a setting)")
     run.add_argument("--budget", type=positive_int,
-                     help="training iterations (default: each method's)")
+                     help="training iterations, i.e. optimizer steps whatever the batch "
+                          "(default: each method's own schedule, which may count epochs: "
+                          "`list methods --details` gives it)")
     add_recipe_option(run, "every method given by --methods, on every task (a grid sets its "
                            "own in its file)")
     run.add_argument("--selection", default="last",
@@ -132,9 +134,11 @@ def command_run(args: argparse.Namespace) -> int:
     ablation = render_ablation(runs, switches, legends)
     if ablation:
         print(ablation)
+    elapsed = time.perf_counter() - started
     print(f"{summary.ran} jobs run, {summary.already_done} already done, "
-          f"{len(summary.failed)} failed, in {time.perf_counter() - started:.1f} s. "
-          f"Tables of every stored run: {', '.join(map(str, paths))}")
+          f"{len(summary.failed)} failed, in {elapsed:.1f} s: {summary.planning_s:.1f} s "
+          f"planning (generating and preparing data), {elapsed - summary.planning_s:.1f} s "
+          f"running jobs. Tables of every stored run: {', '.join(map(str, paths))}")
     if args.grid and is_paper_grid(args.grid):
         paper_tables(args, config, keys)
     report_quarantined(config)
@@ -189,6 +193,9 @@ def command_prepare(args: argparse.Namespace) -> int:
               "command again to resume", file=sys.stderr)
         return 130
     elapsed = time.perf_counter() - started
+    if config.progress:  # where the data were read from, or generated into
+        for note in prepared.data.run_notes:
+            print(note, flush=True)
     report = prepared.report
     clips = report.prepared + report.cached + len(report.failed)
     print(f"{args.task}: {report.summary()}\n{clips} clips in {elapsed:.1f} s "

@@ -4,6 +4,7 @@ against the method contract)."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 from mer_bench.benchmark.cli.options import config_of, positive_int
 from mer_bench.benchmark.protocol.registry import load_plugin
@@ -18,10 +19,11 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> dict:
                                         "methods.FLAGSHIP)")
     bench.add_argument("--folds", default="1,4,8", help="comma-separated K (default 1,4,8)")
     bench.add_argument("--steps", type=int, default=3, help="timed steps per fold (default 3)")
-    bench.add_argument("--speed", default="fp32,fp32 contiguous,bf16",
+    bench.add_argument("--speed",
                        help="comma-separated speed settings to time one fold's step under "
                             "(fp32, fp32 contiguous, bf16, bf16 contiguous, fp32 compile, "
-                            "bf16 compile; default fp32,fp32 contiguous,bf16: compiling "
+                            "bf16 compile; default fp32,fp32 contiguous,bf16, bf16 left out "
+                            "on a CPU without native bf16, where it is emulated: compiling "
                             "takes minutes on a CPU); empty for none")
     plugin_check = commands.add_parser(
         "check-plugin", parents=[common],
@@ -38,15 +40,24 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> dict:
 def command_bench(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from mer_bench.benchmark.tools.bench import bench_method, measure, measure_speed
+    from mer_bench.benchmark.tools.bench import (bench_method, measure, measure_speed,
+                                                 speed_settings)
     from mer_bench.methods import FLAGSHIP
 
     method = bench_method(args.method)
     name = method.paper_name or args.method or FLAGSHIP
     batch = min(method.recipe.batch_size, 32)
+
+    def say(line: str) -> None:  # progress to stderr, the tables alone on stdout
+        if not args.quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    settings, note = speed_settings(args.speed, args.device)
+    if note:  # said even --quiet: what is timed, and what is not
+        print(note, file=sys.stderr, flush=True)
     rows = []
     for folds in (int(k) for k in args.folds.split(",") if k.strip()):
-        measured = measure(folds, args.steps, args.device, args.method)
+        measured = measure(folds, args.steps, args.device, args.method, say)
         rows += [[r.device, r.folds, r.mode, f"{r.fold_steps_per_second:.2f}"] for r in measured]
         speedup = measured[1].fold_steps_per_second / measured[0].fold_steps_per_second
         rows.append(["", folds, "fold-parallel / sequential", f"{speedup:.2f}x"])
@@ -55,9 +66,8 @@ def command_bench(args: argparse.Namespace) -> int:
               "second")
         print(tabulate(rows, headers=["device", "K folds", "mode", "fold-steps/s"],
                        tablefmt="github", disable_numparse=True))
-    settings = [s.strip() for s in args.speed.split(",") if s.strip()]
     if settings:
-        timed = measure_speed(settings, args.steps, args.device, args.method)
+        timed = measure_speed(settings, args.steps, args.device, args.method, say)
         base = timed[0].milliseconds
         print(f"\n{name}, one fold's training step at batch {batch}, by speed setting "
               f"(speed-up against {timed[0].setting})")

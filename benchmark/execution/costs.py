@@ -1,18 +1,28 @@
 """What a job is expected to cost, in seconds of fit and predict on this machine: read from the
 stored timings of like jobs, else measured (a few training steps of the method on random
 inputs of its shape). Plans show it (preview.py) and the progress bar weighs its ETA by it.
+
+A measured step is kept for the machine (`RESULTS/cache/step-costs.json`, keyed by the method,
+its recipe and shape, the threads, torch and the CPU), so a second plan reads it instead of
+timing again: two identical calls give the same estimate, and the second is fast.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import platform
 import statistics
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from mer_bench.benchmark.protocol.jobs import Job
+from mer_bench.benchmark.storage.lifetimes import owner_tag
 
-MEASURED_STEPS = 1  # timed after one warm-up step
+MEASURED_STEPS = 3  # timed after one warm-up step; their median is the step's cost
 MEASURING_S = 2.5  # a plan spends at most this measuring steps (a plan is meant to take seconds)
+STEP_CACHE = Path("cache") / "step-costs.json"  # under the results folder
 
 
 @dataclass
@@ -24,12 +34,18 @@ class CostModel:
     same_run: dict[str, list[tuple[float, int | None]]] = field(default_factory=dict)
     measure: bool = True  # a torch method never stored here: time a few steps of it
     device: str = "cpu"
+    threads: int = 1  # each job's CPU threads, which a measured step runs on
+    cache: Path | None = None  # measured steps kept for this machine (STEP_CACHE)
     _measured: dict[tuple, float | None] = field(default_factory=dict)
     _measuring_s: float = 0.0
 
     @classmethod
     def of_store(cls, store, config=None, measure: bool = True) -> "CostModel":
-        model = cls(measure=measure, device=getattr(config, "device", "cpu"))
+        workers = max(1, getattr(config, "workers", 1) or 1)
+        threads = getattr(config, "threads", None) or max(1, (os.cpu_count() or 1) // workers)
+        cache = Path(config.results) / STEP_CACHE if config is not None else None
+        model = cls(measure=measure, device=getattr(config, "device", "cpu"), threads=threads,
+                    cache=cache)
         for record in store.records(read_only=True):
             model.add(record.job, record.info.get("timings", {}).get("fit_predict_s"))
         return model
@@ -83,11 +99,17 @@ class CostModel:
             return None, 0  # its steps follow the training set's size, unknown here
         key = (job.method, job.options, job.recipe)
         if key not in self._measured:
-            if not self.measure or self._measuring_s > MEASURING_S:
+            machine_key = self._machine_key(job, method)
+            cached = self._read_cache().get(machine_key)
+            if isinstance(cached, (int, float)) and cached > 0:
+                self._measured[key] = float(cached)
+            elif not self.measure or self._measuring_s > MEASURING_S:
                 return None, steps
-            started = time.perf_counter()
-            self._measured[key] = self._time_steps(method)
-            self._measuring_s += time.perf_counter() - started
+            else:
+                started = time.perf_counter()
+                self._measured[key] = self._time_steps(method)
+                self._measuring_s += time.perf_counter() - started
+                self._write_cache(machine_key, self._measured[key])
         return self._measured[key], steps
 
     def _time_steps(self, method) -> float:
@@ -101,7 +123,55 @@ class CostModel:
         inputs = torch.rand(samples, *method.input_shape, generator=torch.Generator().manual_seed(0))
         labels = np.arange(samples) % 5
         model = method.build_model(5).to(device, memory_format=method.memory_format)
-        method.fit(model, inputs, labels, 5, 1, 0, device)  # warm-up: allocations, kernels
-        started = time.perf_counter()
-        method.fit(model, inputs, labels, 5, MEASURED_STEPS, 0, device)
-        return (time.perf_counter() - started) / MEASURED_STEPS
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.threads)  # as its jobs will run
+        try:
+            method.fit(model, inputs, labels, 5, 1, 0, device)  # warm-up: allocations, kernels
+            times = []
+            for _ in range(MEASURED_STEPS):
+                started = time.perf_counter()
+                method.fit(model, inputs, labels, 5, 1, 0, device)
+                times.append(time.perf_counter() - started)
+        finally:
+            torch.set_num_threads(before)
+        return statistics.median(times)
+
+    def _machine_key(self, job: Job, method) -> str:
+        import torch
+
+        return json.dumps([job.method, job.options, job.recipe, list(method.input_shape),
+                           method.recipe.batch_size, self.device, self.threads,
+                           torch.__version__, platform.machine(), _cpu_name(),
+                           os.cpu_count()], default=str)
+
+    def _read_cache(self) -> dict:
+        if self.cache is None:
+            return {}
+        try:
+            found = json.loads(self.cache.read_text())
+        except (OSError, ValueError):
+            return {}  # none yet, or unreadable: measured again and rewritten whole
+        return found if isinstance(found, dict) else {}
+
+    def _write_cache(self, key: str, seconds: float | None) -> None:
+        if self.cache is None or seconds is None:
+            return
+        entries = self._read_cache() | {key: seconds}
+        try:
+            self.cache.parent.mkdir(parents=True, exist_ok=True)
+            partial = self.cache.with_name(f".{self.cache.name}.partial{owner_tag()}")
+            partial.write_text(json.dumps(entries, indent=1, sort_keys=True))
+            os.replace(partial, self.cache)
+        except OSError:
+            pass  # a read-only results folder plans all the same, measuring each time
+
+
+def _cpu_name() -> str:
+    """The processor's model name where the system says it (Linux), else platform's word."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()

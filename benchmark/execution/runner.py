@@ -8,6 +8,7 @@ the cached bundles.
 from __future__ import annotations
 
 import statistics
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
@@ -40,6 +41,7 @@ class RunSummary:
     interrupted: bool = False  # Ctrl-C: the run stopped; what was stored stays stored
     left_in_flight: int = 0  # jobs an earlier SLURM array holds queued or running
     submitted: Any = None  # --detach: the SLURM submission (execution/slurm.py), not waited for
+    planning_s: float = 0.0  # planning: generating and preparing data that was not yet
 
     def interruption(self) -> str:
         """The one line Ctrl-C gets."""
@@ -96,10 +98,12 @@ def _run(grids: list[Grid], config: RunConfig, size, executor, summary: RunSumma
     done, counting into `summary` as jobs finish (so an interrupted run can say how far)."""
     store = config.store
     jobs, prepared = [], {}
+    started = time.perf_counter()
     for grid in grids:
         grid_jobs, grid_prepared = plan(grid, config)
         jobs += grid_jobs
         prepared.update(grid_prepared)
+    summary.planning_s = time.perf_counter() - started
     jobs = list({job.key: job for job in jobs}.values())
     folds_of = Counter(job.run_key for job in jobs)  # every fold of each run, chosen or not
     if folds:

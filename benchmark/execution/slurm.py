@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -33,6 +34,14 @@ QUEUED = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING", "
 RUNNING = {"RUNNING", "COMPLETING", "SIGNALING", "STAGE_OUT"}
 # Anything else sacct says is an end: COMPLETED, or FAILED, CANCELLED, TIMEOUT, OUT_OF_MEMORY...
 COMPLETED_GRACE_S = 30.0  # a COMPLETED element's result file may reach a shared disk late
+# What the executor calls: sbatch submits (submitit also asks for srun), sacct follows, scancel
+# stops.
+SLURM_COMMANDS = ("sbatch", "srun", "sacct", "scancel")
+
+
+def missing_slurm_commands() -> list[str]:
+    """SLURM's commands that are not on PATH here ([] on a cluster's login node)."""
+    return [name for name in SLURM_COMMANDS if shutil.which(name) is None]
 
 
 @dataclass
@@ -171,6 +180,12 @@ class SlurmExecutor(_Executor):
         except ImportError:
             raise ValueError("the slurm executor needs submitit: pip install "
                              "'mer-bench[slurm]'") from None
+        missing = missing_slurm_commands()
+        if missing:  # refused before a task is prepared or a folder made
+            raise ValueError(f"--executor slurm: SLURM's commands were not found on PATH "
+                             f"({', '.join(missing)} missing), so this machine cannot submit "
+                             "a job array; run it on the cluster's login node, or use "
+                             "--executor local (or ray) here")
 
     def _submitit(self, folder: Path):
         import submitit
@@ -193,10 +208,18 @@ class SlurmExecutor(_Executor):
         """One array of `items`; its record saved before this returns."""
         self.start()
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-        folder = self.results / "slurm" / f"{stamp}-{os.getpid()}"
+        parent = self.results / "slurm"
+        made_parent = not parent.exists()
+        folder = parent / f"{stamp}-{os.getpid()}"
         folder.mkdir(parents=True)
-        executor = self._submitit(folder)
-        jobs = executor.map_array(partial(_element, function, self.threads), items)
+        try:
+            executor = self._submitit(folder)
+            jobs = executor.map_array(partial(_element, function, self.threads), items)
+        except Exception:  # nothing submitted: the folder made for it (new, its own) goes
+            shutil.rmtree(folder, ignore_errors=True)
+            if made_parent and not any(parent.iterdir()):
+                parent.rmdir()
+            raise
         submission = Submission(folder, jobs[0].job_id.split("_")[0], [
             Element(job.job_id, [j.canonical() for j in self.jobs_of(item)],
                     str(job.paths.stderr))

@@ -209,7 +209,8 @@ def _protocol(spec: MethodSpec, grid: Grid, seeds: tuple[int, ...] | None = None
     if spec.weights:
         return f"released weights {spec.weights} (one per held-out subject; nothing trained)"
     method = _method(spec)
-    seeds_text = f"seeds {len(grid.seeds)}" if seeds is None else (
+    count = len(grid.seeds)  # "1 seed": "seeds 1" read as seed index 1
+    seeds_text = f"{count} seed{'' if count == 1 else 's'}" if seeds is None else (
         f"{len(seeds)} of {len(grid.seeds)} seeds stored ({', '.join(map(str, seeds))})")
     parts = [f"selection {spec.selection or grid.selection}", seeds_text,
              method.budget_text(spec.budget)]

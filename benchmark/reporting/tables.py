@@ -34,7 +34,7 @@ def comparison_frame(runs: list[RunScores]) -> pd.DataFrame:
         if len(versions[(run.method, run.task, run.selection, run.budget)]) > 1:
             method += f"{DATA_VERSION_MARK}{run.data_version})"  # several versions stored
         budget = ("—" if run.selection == PUBLISHED else "default" if run.budget is None
-                  else run.budget)
+                  else f"{run.budget} it")
         row = table[(method, run.selection, budget)]
         row[f"{labels[run.task]} UF1"] = format_cell(run, "uf1")
         row[f"{labels[run.task]} UAR"] = format_cell(run, "uar")
@@ -86,7 +86,10 @@ def render_markdown(runs: list[RunScores]) -> str:
     lines = ["UF1 and UAR (%) pooled over the folds (MEGC 2019; folds leave one subject out, "
              "or one dataset out where a task says @lodo); mean ± sd over seeds.",
              "Selection `last`: the model at the end of a fixed budget (no test labels read); "
-             "`weights=NAME`: released per-subject weights, evaluated without training."]
+             "`weights=NAME`: released per-subject weights, evaluated without training.",
+             "Budget: `N it`, N training iterations (optimizer steps, whatever the batch); "
+             "`default`: the method's own schedule, which may count epochs "
+             "(`mer-bench list methods --details` gives each)."]
     lines += [note for note in (published_note(runs), synthetic_note(runs), released_note(runs))
               if note]
     return "\n".join(lines) + "\n\n" + tabulate(frame, headers="keys", tablefmt="github",

@@ -43,7 +43,7 @@ class ScoreReport:
     own_labels: Scores | None = None
     own_label_parts: dict[str, Scores] = field(default_factory=dict)
     label_disagreements: list[str] = field(default_factory=list)
-    folds_complete: int = 0
+    folds_complete: int = 0  # folds with every clip of the task in the file, declared or not
     folds: int = 0
 
     @property
@@ -55,7 +55,7 @@ class ScoreReport:
         total = self.matched + len(self.missing) + len(self.declared)
         out = [f"{self.task}: {self.matched} of {total} clips scored"
                + (f" ({len(self.declared)} declared missing)" if self.declared else "")
-               + f"; {self.folds_complete} of {self.folds} folds complete"]
+               + f"; {self.folds_complete} of {self.folds} folds have every clip"]
         if self.scores is not None:
             out.append(_scores_line(self.task, self.scores))
         out += [_scores_line(f"  {self.task}[{d}]", s) for d, s in self.parts.items()]
@@ -178,8 +178,8 @@ def score_file(path: Path, data: TaskData, declared: list[str] | None = None,
     report.label_disagreements = [s.clip.key for s in kept
                                   if found[s.clip.key][1] not in (-1, s.label)]
     folds = set(data.folds())
-    incomplete = {data.task.fold_key(s.clip) for s in data.samples
-                  if s.clip.key in report.missing}
+    absent = set(lacking)
+    incomplete = {data.task.fold_key(s.clip) for s in data.samples if s.clip.key in absent}
     report.folds, report.folds_complete = len(folds), len(folds - incomplete)
     if kept:
         labels = np.array([s.label for s in kept])

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 
+from mer_bench.benchmark.execution.environment import bf16_note
 from mer_bench.methods.base import Speed
 from mer_bench.methods.fold_parallel import FoldData, train_folds
 from mer_bench.methods.training import pick_device
@@ -62,13 +64,22 @@ def parallel_steps(method, folds: list[FoldData], steps: int, device: torch.devi
     train_folds(method, models_for(method, folds, device), folds, 5, steps, device)
 
 
+Say = Callable[[str], None]  # progress: a line as each measurement starts and ends
+
+
+def _quiet(line: str) -> None:
+    pass
+
+
 def measure(folds: int, steps: int = 3, device: str = "auto",
-            method_name: str | None = None) -> list[Throughput]:
-    """Fold-steps per second, sequential and fold-parallel, after one warm-up step each."""
+            method_name: str | None = None, say: Say = _quiet) -> list[Throughput]:
+    """Fold-steps per second, sequential and fold-parallel, after one warm-up step each;
+    `say` hears each as it is measured (a CPU measurement can take minutes)."""
     method, where = bench_method(method_name), pick_device(device)
     data = synthetic_folds(method, folds)
     rows = []
     for mode, run in (("sequential", sequential_steps), ("fold-parallel", parallel_steps)):
+        say(f"timing K={folds} {mode} on {where} ...")
         run(method, data, 1, where)  # warm-up: allocations, kernels, autotuning
         if where.type == "cuda":
             torch.cuda.synchronize()
@@ -78,6 +89,7 @@ def measure(folds: int, steps: int = 3, device: str = "auto",
             torch.cuda.synchronize()
         rows.append(Throughput(mode, folds, str(where),
                                folds * steps / (time.perf_counter() - started)))
+        say(f"  K={folds} {mode}: {rows[-1].fold_steps_per_second:.2f} fold-steps/s")
     return rows
 
 
@@ -91,6 +103,31 @@ SPEED_SETTINGS = {  # name -> Speed; "fp32" is the method's own layout
 }
 
 
+DEFAULT_SPEEDS = ("fp32", "fp32 contiguous", "bf16")
+
+
+def speed_settings(asked: str | None, device: str = "auto") -> tuple[list[str], str]:
+    """The speed settings to time, checked before any timing, and a line to print ('' if
+    none). Asked for none (`None`): the defaults, bf16 left out where it cannot pay (a CPU
+    without native bf16, by the check that `run --precision bf16` warns with) rather than
+    timed for minutes to lose, and the line says so; asked for bf16 there: it is timed, and
+    the line is that warning."""
+    note = bf16_note("bf16", pick_device(device).type)
+    if asked is not None:
+        settings = [s.strip() for s in asked.split(",") if s.strip()]
+        unknown = sorted(set(settings) - set(SPEED_SETTINGS))
+        if unknown:
+            raise ValueError(f"--speed: unknown speed settings {unknown}; known: "
+                             f"{list(SPEED_SETTINGS)}")
+        return settings, note if any("bf16" in s for s in settings) else ""
+    if not note:
+        return list(DEFAULT_SPEEDS), ""
+    kept = [name for name in DEFAULT_SPEEDS if "bf16" not in name]
+    return kept, (f"bf16 left out of the default speed settings: "
+                  f"{note.removeprefix('warning: ')}; time it anyway with --speed "
+                  f"{','.join([*kept, 'bf16'])}")
+
+
 @dataclass(frozen=True)
 class StepTime:
     setting: str
@@ -99,15 +136,16 @@ class StepTime:
 
 
 def measure_speed(settings: list[str], steps: int = 3, device: str = "auto",
-                  method_name: str | None = None) -> list[StepTime]:
+                  method_name: str | None = None, say: Say = _quiet) -> list[StepTime]:
     """Milliseconds per training step of one fold under each setting, after two warm-up steps
-    (which include torch.compile's compilation)."""
+    (which include torch.compile's compilation); `say` hears each as it is measured."""
     where = pick_device(device)
     unknown = set(settings) - set(SPEED_SETTINGS)
     if unknown:
         raise ValueError(f"unknown speed settings {sorted(unknown)}; known: {list(SPEED_SETTINGS)}")
     rows = []
     for name in settings:
+        say(f"timing one fold's step under {name} on {where} ...")
         method = bench_method(method_name)
         method.configure(SPEED_SETTINGS[name])
         (fold,) = synthetic_folds(method, 1)
@@ -120,4 +158,5 @@ def measure_speed(settings: list[str], steps: int = 3, device: str = "auto",
         if where.type == "cuda":
             torch.cuda.synchronize()
         rows.append(StepTime(name, str(where), 1000 * (time.perf_counter() - started) / steps))
+        say(f"  {name}: {rows[-1].milliseconds:.1f} ms/step")
     return rows

@@ -48,8 +48,12 @@ def view_shape(view: str) -> str:
     return SHAPE_UNKNOWN
 
 
-def method_details(name: str) -> list[str]:
-    """Lines describing the registered method `name`, built with its registered options."""
+def method_details(name: str, task: str | None = None) -> list[str]:
+    """Lines describing the registered method `name`, built with its registered options; its
+    parameters counted for the classes of `task` (default: the default task's), since the
+    final layer's size follows them."""
+    from mer_bench.benchmark.protocol.tasks import build_task
+    from mer_bench.datasets.tasks import DEFAULT_TASK
     from mer_bench.methods import METHODS
 
     method = METHODS.build(name)
@@ -60,13 +64,17 @@ def method_details(name: str) -> list[str]:
     recipe = getattr(method, "recipe", None)
     if is_dataclass(recipe):
         lines.append(f"  default budget: {method.budget_text(None)}")
+        if getattr(recipe, "epochs", None) is not None:  # its default counts epochs, a budget not
+            lines.append(f"  a budget N (--budget, a grid's `budget`): N iterations of batch "
+                         f"{recipe.batch_size} in order, not N epochs")
         fields = ", ".join(f"{k}={v}" for k, v in asdict(recipe).items())
         lines.append(f"  recipe: {fields}")
     build = getattr(method, "build_model", None)
     if build is not None:
-        model = build(3)
-        count = sum(p.numel() for p in model.parameters())
-        lines.append(f"  parameters: {count:,} (3 classes)")
+        task = task or DEFAULT_TASK
+        classes = len(build_task(task).classes)
+        count = sum(p.numel() for p in build(classes).parameters())
+        lines.append(f"  parameters: {count:,} (for {classes} classes, as {task} has)")
     return lines
 
 

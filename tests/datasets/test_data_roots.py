@@ -60,3 +60,42 @@ def test_casme3_part_a_folder_as_it_unpacks(tmp_path):
     adapter = CASME3(tmp_path, sheet=sheet)
     assert adapter.root == tmp_path / "part_A" and "part_A" in adapter.root_note
     assert adapter.clips() and all(c.frame_path(c.onset).is_file() for c in adapter.clips())
+
+
+TINY_PLUGIN = '''
+from mer_bench.benchmark.protocol.tasks import TASKS, Source, Task
+from mer_bench.datasets.tasks import CASME2_5
+from mer_bench.datasets import register
+
+register("tiny", "mer_bench.datasets.synthetic:Synthetic", name="tiny", seed=3, subjects=1,
+         clips_per_subject=5, frame_size=(96, 96))
+TASKS.register("tiny-5", Task, name="tiny-5", classes=tuple(CASME2_5),
+               sources=(Source("tiny", CASME2_5),))
+'''
+
+
+def test_a_generated_synthetic_set_names_its_folder_once_and_not_under_quiet(tmp_path):
+    import subprocess
+    import sys
+
+    from mer_bench.datasets.synthetic import Synthetic
+
+    plugin = tmp_path / "tiny_plugin.py"
+    plugin.write_text(TINY_PLUGIN)
+
+    def prepare(results, *options) -> str:
+        done = subprocess.run([sys.executable, str(REPO / "run_benchmark.py"), "prepare",
+                               "--task", "tiny-5", "--plugin", str(plugin), "--results",
+                               str(results), "--prepare-workers", "1", *options],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    said = f"tiny: generated the SYNTHETIC dataset (not real data) in {tmp_path / 'r' / 'data'}"
+    assert said in prepare(tmp_path / "r")  # the first use generates it, and says where
+    assert "generated" not in prepare(tmp_path / "r")  # already there: nothing to say
+    assert "generated" not in prepare(tmp_path / "quiet", "--quiet")
+    assert (tmp_path / "quiet" / "data" / "tiny").is_dir()  # generated all the same
+    again = Synthetic(tmp_path / "r" / "data" / "tiny", name="tiny", seed=3, subjects=1,
+                      clips_per_subject=5, frame_size=(96, 96))
+    assert again.root_note == ""

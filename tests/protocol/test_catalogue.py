@@ -66,7 +66,20 @@ def test_method_details_views_shapes_budget_and_parameters():
                for line in lines)
     parameters = [line for line in lines if line.startswith("  parameters: ")]
     assert parameters and int(parameters[0].split()[1].replace(",", "")) > 1_000_000
+    # counted for the default task's five classes, and said so: the final layer follows them
+    assert parameters[0].endswith("(for 5 classes, as synthetic-5 has)")
+    from mer_bench.methods import METHODS
+
+    five = sum(p.numel() for p in METHODS.build("off_apexnet").build_model(5).parameters())
+    assert int(parameters[0].split()[1].replace(",", "")) == five
+    three = [line for line in method_details("off_apexnet", "composite-3-flows")
+             if line.startswith("  parameters: ")]
+    assert three[0].endswith("(for 3 classes, as composite-3-flows has)")
     assert method_details("majority")[1:] == []  # no views, nothing trained by a recipe
+    assert not any("not N epochs" in line for line in lines)  # its budget is iterations
+    # a default that counts epochs says what a budget counts instead
+    assert "  a budget N (--budget, a grid's `budget`): N iterations of batch 256 in order, " \
+        "not N epochs" in method_details("ststnet")
     assert view_shape("skd_tstsan_38") == "38 x 48 x 48"
     assert view_shape("released_apex_offset_direction_28") == "3 x 28 x 28"
 

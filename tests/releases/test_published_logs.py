@@ -68,12 +68,34 @@ def test_a_log_covering_part_of_a_task_scores_only_with_its_missing_clips_declar
     assert report.missing == ["smic/s2/s2_sur_01"] and not report.whole
     declared = score_file(path, task, declared=["s02_sur_01"])
     assert declared.whole and declared.declared == ["smic/s2/s2_sur_01"]
-    assert declared.folds_complete == declared.folds  # a declared clip leaves no fold open
+    # a fold has every clip or not whatever was declared: the count means one thing
+    assert declared.folds_complete == report.folds_complete == report.folds - 1
     assert score_file(path, task, allow_missing=True).declared == ["smic/s2/s2_sur_01"]
     wrong = score_file(path, task, declared=["EP02_01f", "s02_sur_01"])
     assert wrong.declared_present == ["EP02_01f"] and not wrong.whole
     with pytest.raises(ValueError, match="'EP99_99' is not a clip of task composite-3-flows"):
         score_file(path, task, declared=["EP99_99"])
+
+
+def test_a_partial_file_names_the_options_that_score_it_and_counts_folds_alike(tmp_path,
+                                                                                capsys):
+    path, flows = tmp_path / "log.txt", write_release(tmp_path / "flows")
+    path.write_text(LOG)
+    common = ["score", "--task", "composite-3-flows", "--data", f"composite_flows={flows}",
+              "--predictions", str(path), "--results", str(tmp_path / "results")]
+    assert main(common) == 1
+    refused = capsys.readouterr()
+    assert "lacks 1 clip(s) of task composite-3-flows" in refused.err
+    assert "give --allow-missing, or --missing FILE" in refused.err
+    assert main([*common, "--allow-missing"]) == 0
+    allowed = capsys.readouterr()
+    assert "--allow-missing" not in allowed.err
+    folds = "5 of 6 folds have every clip"  # smic s2's one clip is absent either way
+    assert folds in refused.out and folds in allowed.out
+    declared = tmp_path / "lacks.txt"
+    declared.write_text("s02_sur_01\nEP02_01f\n")
+    assert main([*common, "--missing", str(declared)]) == 1
+    assert "names 1 clip(s) that" in capsys.readouterr().err
 
 
 def test_a_log_whose_true_classes_differ_is_scored_under_both(task, tmp_path):
@@ -128,7 +150,7 @@ def test_ststnets_matlab_log_gives_the_papers_composite_and_its_parts(capsys):
     code, out = composite(capsys, log)
     assert not (log.parent / "never-written").exists()  # scoring writes nothing
     assert code == 0, out
-    assert "442 of 442 clips scored; 68 of 68 folds complete" in out
+    assert "442 of 442 clips scored; 68 of 68 folds have every clip" in out
     for line in ("composite-3-flows: UF1 0.7353, UAR 0.7186",  # the paper's 0.7353
                  "composite-3-flows[casme2]: UF1 0.8382, UAR 0.8190",
                  "composite-3-flows[samm]: UF1 0.6588, UAR 0.6415",
@@ -168,7 +190,7 @@ def test_a_stored_log_is_a_row_of_its_own_paired_on_the_clips_both_cover(tmp_pat
     assert main(["tables", "--results", str(results)]) == 0
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if "published[source=mine]" in line)
-    assert [c.strip() for c in row.split("|")[2:5]] == \
+    assert [c.strip() for c in row.split("|")[3:6]] == \
         ["published", "—", f"{100 * mine.per_seed[0].uf1:.2f}"]
     assert "Selection `published`: predictions their authors published" in out
 

@@ -171,3 +171,45 @@ def test_the_progress_bar_weighs_each_job_by_its_expected_cost(monkeypatch, tmp_
     assert [weights[job.key] for job in pending] == [30.0, 2.0, 16.0]  # unknown: the median
     quiet = runner._weights(pending, RunConfig(results=tmp_path, progress=False))
     assert set(quiet.values()) == {1.0}
+
+
+def test_a_measured_step_is_kept_for_the_machine_so_a_second_plan_gives_the_same_figure(
+        tmp_path, monkeypatch):
+    """`run --plan` twice: the second reads the first's measured step (the same estimate, no
+    timing); another thread count is another machine setting, measured anew."""
+    from mer_bench.benchmark.execution.config import RunConfig
+
+    config = RunConfig(results=tmp_path, threads=1)
+    first = CostModel.of_store(Store(tmp_path), config).estimate(
+        _job(method="off_apexnet", budget=7))
+    cache = tmp_path / "cache" / "step-costs.json"
+    assert first[0] > 0 and first[1] == "measured step x 7" and cache.is_file()
+
+    def never(self, method):
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(CostModel, "_time_steps", never)
+    again = CostModel.of_store(Store(tmp_path), config).estimate(
+        _job(method="off_apexnet", budget=7))
+    assert again == first
+    two_threads = CostModel.of_store(Store(tmp_path), RunConfig(results=tmp_path, threads=2))
+    with pytest.raises(AssertionError, match="measured again"):
+        two_threads.estimate(_job(method="off_apexnet", budget=7))
+    cache.write_text("{not json")  # a damaged cache is measured anew, never trusted
+    monkeypatch.undo()
+    assert CostModel.of_store(Store(tmp_path), config).estimate(
+        _job(method="off_apexnet", budget=7))[0] > 0
+
+
+def test_a_runs_closing_line_says_its_planning_apart_from_its_jobs(results, capsys):
+    """Generating and preparing data is not the jobs' time: the closing line splits the two
+    and they add up to the whole."""
+    import re
+
+    assert main(["run", "--methods", "majority", "--results", str(results), "--quiet"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if " jobs run, " in line)
+    found = re.search(r"in ([\d.]+) s: ([\d.]+) s planning \(generating and preparing data\), "
+                      r"([\d.]+) s running jobs\.", line)
+    assert found, line
+    total, planning, running = map(float, found.groups())
+    assert planning > 0 and running > 0 and abs(planning + running - total) <= 0.11

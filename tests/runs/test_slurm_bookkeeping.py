@@ -49,6 +49,40 @@ def test_slurm_options_need_the_slurm_executor(tmp_path, capsys):
     assert not (tmp_path / "data").exists()  # refused before anything was generated
 
 
+def test_slurm_without_slurms_commands_says_so_in_a_line_and_leaves_nothing(
+        monkeypatch, tmp_path, capsys):
+    bare = tmp_path / "bin"  # a PATH that holds no SLURM command, as on a laptop
+    bare.mkdir()
+    monkeypatch.setenv("PATH", str(bare))
+    results = tmp_path / "results"
+    assert main(["run", "--methods", "majority", "--executor", "slurm", "--results",
+                 str(results)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "SLURM's commands were not found on PATH (sbatch, srun, sacct, scancel missing)" \
+        in err and "use --executor local" in err
+    assert not (results / "slurm").exists() and not (results / "data").exists()
+
+
+def test_a_failed_submission_removes_the_folder_it_made_and_only_that(monkeypatch, tmp_path):
+    class Refusing:
+        def map_array(self, function, items):
+            raise RuntimeError("sbatch: error: invalid partition specified: gpu")
+
+    monkeypatch.setattr(slurm, "missing_slurm_commands", lambda: [])
+    monkeypatch.setattr(slurm.SlurmExecutor, "_submitit", lambda self, folder: Refusing())
+    executor = slurm.SlurmExecutor(tmp_path / "fresh", {"cpus": 1}, jobs_of=list)
+    with pytest.raises(RuntimeError, match="invalid partition"):
+        executor.submit(print, [[]])
+    assert not (tmp_path / "fresh" / "slurm").exists()  # made for the submission: gone
+    earlier = tmp_path / "kept" / "slurm" / "20261206-000000-1"
+    earlier.mkdir(parents=True)  # an earlier submission's folder is not this one's to remove
+    executor = slurm.SlurmExecutor(tmp_path / "kept", {"cpus": 1}, jobs_of=list)
+    with pytest.raises(RuntimeError):
+        executor.submit(print, [[]])
+    assert [p.name for p in (tmp_path / "kept" / "slurm").iterdir()] == [earlier.name]
+
+
 def test_status_without_sacct_says_so(monkeypatch, tmp_path, capsys):
     folder = tmp_path / "slurm" / "20261206-000000-1"
     folder.mkdir(parents=True)

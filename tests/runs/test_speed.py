@@ -187,3 +187,48 @@ def test_bench_times_a_step_under_each_speed_setting(capsys):
     assert all(float(r[3]) > 0 for r in rows) and rows[0][4].strip() == "1.00x"
     assert main(["bench", "--folds", "", "--speed", "fp16", "--device", "cpu"]) == 2
     assert "unknown speed settings ['fp16']" in capsys.readouterr().err
+
+
+AVX2_ONLY = {"fpu", "sse2", "avx", "avx2", "fma"}
+
+
+def test_bench_leaves_bf16_out_by_default_on_a_cpu_without_it_and_says_so(monkeypatch, capsys):
+    from mer_bench.benchmark.cli import main
+    from mer_bench.benchmark.execution import environment
+
+    monkeypatch.setattr(environment, "cpu_flags", lambda: set(AVX2_ONLY))
+    command = ["bench", "--method", "ststnet.shared", "--folds", "", "--steps", "1",
+               "--device", "cpu"]
+    assert main(command) == 0
+    said = capsys.readouterr()
+    settings = [line.split("|")[2].strip() for line in said.out.splitlines()
+                if line.startswith("| cpu")]
+    assert settings == ["fp32", "fp32 contiguous"]
+    assert "bf16 left out of the default speed settings: this CPU has no native bf16" in said.err
+    assert "--speed fp32,fp32 contiguous,bf16" in said.err
+    assert main([*command, "--speed", "fp32,bf16"]) == 0  # asked for: timed, with the warning
+    said = capsys.readouterr()
+    assert [line.split("|")[2].strip() for line in said.out.splitlines()
+            if line.startswith("| cpu")] == ["fp32", "bf16"]
+    assert "left out" not in said.err and "no native bf16 instructions" in said.err
+    monkeypatch.setattr(environment, "cpu_flags", lambda: AVX2_ONLY | {"avx512_bf16"})
+    from mer_bench.benchmark.tools.bench import DEFAULT_SPEEDS, speed_settings
+
+    assert speed_settings(None, "cpu") == (list(DEFAULT_SPEEDS), "")  # native: bf16 timed
+
+
+def test_bench_says_each_measurement_as_it_goes_unless_quiet(capsys):
+    from mer_bench.benchmark.cli import main
+
+    command = ["bench", "--method", "ststnet.shared", "--folds", "1", "--steps", "1",
+               "--device", "cpu", "--speed", "fp32"]
+    assert main(command) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert [line for line in err if line.startswith("timing")] == [
+        "timing K=1 sequential on cpu ...", "timing K=1 fold-parallel on cpu ...",
+        "timing one fold's step under fp32 on cpu ..."]
+    assert any(line.startswith("  K=1 fold-parallel: ") and line.endswith(" fold-steps/s")
+               for line in err)
+    assert any(line.startswith("  fp32: ") and line.endswith(" ms/step") for line in err)
+    assert main([*command, "--quiet"]) == 0
+    assert capsys.readouterr().err == ""

@@ -70,7 +70,8 @@ def test_the_printed_comparison_is_one_row_per_run_and_fits_a_terminal():
     for task in ("synthetic-5", "casme2-5", "samm-5", "mmew-6"):
         for method in ("majority", "stratified", "ststnet[flows=one]"):
             for fold in FOLDS:
-                job = Job(method, task, fold, versions=(("method", "1"),))
+                budget = 400 if method.startswith("ststnet") else None
+                job = Job(method, task, fold, budget=budget, versions=(("method", "1"),))
                 predictions = Predictions((f"{fold}/c0", f"{fold}/c1"), (fold, fold),
                                           np.array([0, 1]), {"final": np.eye(3)[[0, 2]]},
                                           ("a", "b", "c"))
@@ -85,6 +86,9 @@ def test_the_printed_comparison_is_one_row_per_run_and_fits_a_terminal():
         ["method", "task", "selection", "budget", "UF1", "UAR", "folds x seeds"],
         table[0].split("|")[1:-1])]
     assert sum("synthetic-5 (synthetic)" in line for line in table) == 3
+    # the budget says its unit, and the caption what `default` means
+    assert all("| 400 it " in line for line in table if line.startswith("| ststnet"))
+    assert "Budget: `N it`, N training iterations" in text
 
 
 def test_ablation_table_puts_a_check_mark_per_switch_in_table5_order():
