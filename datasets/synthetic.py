@@ -1,7 +1,8 @@
 """The embedded default dataset: synthetic, generated on first use, read as CASME II.
 
 It is not real data and every table that shows its numbers says so. Generation is
-deterministic (seeded) and cached, so the same machine twice gives the same frames.
+deterministic (seeded, with operations exact on every machine) and cached, so every machine
+gives the same frames (tests/datasets/test_synthetic_digest.py).
 """
 
 from __future__ import annotations

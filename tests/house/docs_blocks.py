@@ -36,13 +36,15 @@ def write_block(page: Path, name: str, text: str) -> None:
         lambda m: f"{MARKER.format(name=name)}\n```{m.group(1)}\n{text}```", source, count=1))
 
 
-def check_block(page: Path, name: str, printed: str) -> None:
-    """Asserts that block NAME shows `printed`; with UPDATE_DOCS=1 writes it there."""
+def check_block(page: Path, name: str, printed: str, same=lambda text: text) -> None:
+    """Asserts that block NAME shows `printed`; with UPDATE_DOCS=1 writes it there. `same`
+    maps both to what must agree, where part of an output is this machine's (its seconds)."""
     printed = printed if printed.endswith("\n") else printed + "\n"
     if os.environ.get("UPDATE_DOCS") == "1":
         write_block(page, name, printed)
     shown = block(page, name)
-    if shown != printed:
+    if same(shown) != same(printed):
+        shown, printed = same(shown), same(printed)
         diff = "".join(difflib.unified_diff(shown.splitlines(True), printed.splitlines(True),
                                             f"{page} ({name}): shown", "printed now"))
         raise AssertionError(f"{page}'s block {name} is not what the command prints now "

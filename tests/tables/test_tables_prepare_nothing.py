@@ -4,12 +4,15 @@ store is made, and renders the tables anyway."""
 
 import json
 import os
+import re
 import shutil
 
 import pandas as pd
 import pytest
 
 from mer_bench.benchmark.cli import main
+from tests.conftest import REPO
+from tests.house.docs_blocks import check_block
 
 ONE_ROW = """
 description = "one row on the synthetic default"
@@ -105,3 +108,26 @@ def test_tables_of_the_paper_on_the_main_commands_store_prepare_nothing(results,
     row = measured_lbp_row(results, "paper-quick", "table1")
     # no stored run fills the column, so no run marks it SYNTHETIC: it holds no number at all
     assert row["synthetic-5 UF1"] == "missing" and "synthetic-5 (SYNTHETIC) UF1" not in row
+    # docs/commands.md shows the plans of this store: their jobs as printed now, their
+    # seconds this machine's
+    for name, grid in (("plan-table1", "table1"), ("plan-paper", "paper")):
+        assert main(["run", "--plan", "--grid", grid, "--profile", "quick", "--results",
+                     str(results)]) == 0
+        printed = capsys.readouterr().out
+        check_block(REPO / "docs" / "commands.md", name,
+                    printed if name == "plan-table1" else
+                    next(line for line in printed.splitlines() if " jobs in " in line) + "\n",
+                    same=plan_jobs)
+
+
+def plan_jobs(text: str) -> str:
+    """A plan less what this machine's speed decides: each row's seconds and their basis,
+    and the summary's estimate."""
+    lines = []
+    for line in text.splitlines():
+        if " jobs in " in line and " runs: " in line:
+            line = line.split("; estimated")[0]
+        elif re.match(r"^\S.*  +(\d+|\?)  +\d+  +(\d+|\?)  +", line):
+            line = "  ".join(re.split(r"\s{2,}", line)[:4])
+        lines.append(line)
+    return "\n".join(lines)
