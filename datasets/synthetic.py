@@ -10,8 +10,35 @@ from __future__ import annotations
 from pathlib import Path
 
 from mer_bench.datasets.casme2 import CASME2
+from mer_bench.datasets.clip import Clip
 from mer_bench.datasets.errors import DatasetError
-from mer_bench.datasets.synthetic_frames import MARKER_NAME, SHEET_NAME, SyntheticSpec, generate
+from mer_bench.datasets.synthetic_frames import (MARKER_NAME, SHEET_NAME, SyntheticSpec, generate,
+                                                 layout)
+
+
+class PlannedSynthetic:
+    """What a synthetic set will hold, from its spec alone, with nothing generated or written:
+    its clips as the CASME II adapter will read them once the set is made (every generated
+    clip is read: tests/datasets/test_synthetic_frames.py). A plan counts a task's folds and
+    clips from it before the first run (`load_task(..., planned=True)`)."""
+
+    synthetic = True
+
+    def __init__(self, root: str | Path, name: str = "synthetic", **spec: object):
+        self.name, self.root, self.spec = name, Path(root), SyntheticSpec(**spec)
+
+    def clips(self) -> list[Clip]:
+        return [Clip(self.name, f"sub{row.subject:02d}", row.filename, row.emotion, row.onset,
+                     row.apex, row.offset,
+                     str(self.root / f"sub{row.subject:02d}" / row.filename / "img{n}.jpg"),
+                     number)
+                for number, row in enumerate(layout(self.spec), start=2)]  # sheet rows
+
+    def notes(self) -> list:
+        return []
+
+    def annotation_version(self) -> str:
+        return ""
 
 
 class Synthetic(CASME2):
@@ -20,6 +47,7 @@ class Synthetic(CASME2):
     learns where the frames went."""
 
     synthetic = True
+    planned = PlannedSynthetic  # what it will hold, for a plan (load_task's planned=True)
 
     def __init__(self, root: str | Path, name: str = "synthetic", **spec: object):
         self.name = name

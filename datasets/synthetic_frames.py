@@ -149,7 +149,7 @@ def _replaceable(root: Path) -> bool:
 def _write_dataset(folder: Path, spec: SyntheticSpec, progress: bool) -> None:
     """Subjects render in threads (OpenCV and numpy release the GIL); each clip has its own
     random stream, so the order they finish in does not change a byte."""
-    rows = _layout(spec)
+    rows = layout(spec)
     _write_sheet(folder / SHEET_NAME, rows)
 
     def write_subject(subject: int) -> None:
@@ -169,7 +169,7 @@ def _write_dataset(folder: Path, spec: SyntheticSpec, progress: bool) -> None:
             raise
 
 
-def _layout(spec: SyntheticSpec) -> list[_ClipRow]:
+def layout(spec: SyntheticSpec) -> list[_ClipRow]:
     """The coding sheet: uneven clips per subject, imbalanced classes, CASME II-like names."""
     rng = np.random.default_rng((spec.seed, _LAYOUT))
     total = spec.subjects * spec.clips_per_subject

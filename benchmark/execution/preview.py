@@ -32,6 +32,7 @@ class Group:
     stored: int
     seconds_per_job: float | None
     basis: str
+    counted: bool = False  # its folds counted from the task's annotations (not yet prepared)
 
     @property
     def to_run(self) -> int | None:
@@ -69,11 +70,15 @@ class Plan:
         costs = [g.seconds for g in self.groups if g.to_run]
         total = sum(c for c in costs if c is not None)
         lacking = sum(1 for c in costs if c is None)
+        counted = sum(g.to_run for g in self.groups if g.counted and g.to_run is not None)
         summary = (f"{stored + sum(known)} jobs in {len(self.groups)} runs: {stored} stored, "
                    f"{sum(known)} to run")
+        if counted:
+            summary += (f" ({counted} of them on tasks not prepared here yet, counted from "
+                        "their annotations)")
         if unknown:
-            summary += (f" (and the folds of {len(unknown)} run{'s' if len(unknown) > 1 else ''}"
-                        " on unprepared tasks)")
+            summary += (f" (and the jobs of {len(unknown)} run{'s' if len(unknown) > 1 else ''}"
+                        " whose data are missing: not counted)")
         cost = f"estimated {_duration(total)} of computing"
         if workers > 1:
             cost += f" (about {_duration(total / workers)} on {workers} workers)"
@@ -139,7 +144,8 @@ def _unplanned(grid: Grid, task: str, folds: int | None, costs: "CostModel",
         key = job.run_key
         if key not in groups:
             per_job, basis = costs.estimate(job)
-            groups[key] = Group(run_name(job), task, job.seed, folds, 0, per_job, basis)
+            groups[key] = Group(run_name(job), task, job.seed, folds, 0, per_job, basis,
+                                counted=folds is not None)
     return labels
 
 
@@ -158,19 +164,20 @@ def manifest_folds(task: str, config: RunConfig) -> int | None:
 
 
 def annotated_folds(task: str, config: RunConfig) -> int | None:
-    """The task's folds as its annotations give them, where its data are on disk and are not
-    generated on first use (reading them would make them); None where unknown."""
+    """The task's folds as its annotations give them, where its data are on disk, or as a set
+    generated on first use will hold them (from its spec: nothing generated); None where
+    unknown (its data are missing)."""
     from mer_bench.benchmark.protocol.tasks import build_task, generated_on_first_use, load_task
 
     built = build_task(task)
     roots = {}
     for dataset in built.datasets:
         root = config.root_of(dataset, must_exist=False)
-        if not root.exists() or generated_on_first_use(dataset):
+        if not root.exists() and not generated_on_first_use(dataset):
             return None
         roots[dataset] = root
     try:
-        return len(load_task(built, roots, empty_classes="keep").folds())
+        return len(load_task(built, roots, empty_classes="keep", planned=True).folds())
     except (OSError, ValueError, LookupError):
         return None
 

@@ -300,11 +300,12 @@ def _generated(clips) -> bool:
 
 
 def load_task(task: Task, data_roots: Mapping[str, Path],
-              empty_classes: str = "refuse") -> TaskData:
-    """Reads every dataset of the task through its adapter (roots by dataset name).
-
-    A class with no samples scores 0 and caps UF1 and UAR at (K - 1) / K, so by default such
-    a task refuses (`empty_classes="refuse"`); "keep" reads it anyway, for listing."""
+              empty_classes: str = "refuse", planned: bool = False) -> TaskData:
+    """Reads every dataset of the task through its adapter (roots by dataset name). A class
+    with no samples scores 0 and caps UF1 and UAR at (K - 1) / K, so by default such a task
+    refuses (`empty_classes="refuse"`); "keep" reads it anyway, for listing. `planned`: a set
+    generated on first use is read from what it will hold (its adapter class's `planned`),
+    nothing generated: what a plan counts before a first run."""
     from mer_bench.datasets import DATASETS
 
     samples, excluded, notes, versions, synthetic = [], [], [], {}, False
@@ -315,8 +316,11 @@ def load_task(task: Task, data_roots: Mapping[str, Path],
         members = Members(task, path)
         versions[f"list:{path.name}"] = file_digest(path)
     for source in task.sources:
-        adapter = DATASETS.build(source.dataset, root=data_roots[source.dataset],
-                                 **dict(source.options))
+        entry = DATASETS.entry(source.dataset)
+        factory = entry.resolve() if not planned else getattr(entry.resolve(), "planned",
+                                                                entry.resolve())
+        adapter = factory(**entry.kwargs | {"root": data_roots[source.dataset]}
+                          | dict(source.options))
         kept, dropped, task_notes = label_clips(task, adapter.clips(), members, source)
         adapter_notes = adapter.notes() if hasattr(adapter, "notes") else []
         excluded += [(note.clip_key, note.rule) for note in adapter_notes
@@ -327,10 +331,8 @@ def load_task(task: Task, data_roots: Mapping[str, Path],
         notes += task_notes
         versions[source.dataset] = adapter.annotation_version()
         synthetic = synthetic or adapter.synthetic or _generated(adapter.clips())
-        if getattr(adapter, "source", ""):
-            origins.append(adapter.source)
-        if getattr(adapter, "root_note", ""):
-            root_notes.append(adapter.root_note)
+        origins += [adapter.source] if getattr(adapter, "source", "") else []
+        root_notes += [adapter.root_note] if getattr(adapter, "root_note", "") else []
         if getattr(adapter, "views", None) is not None:
             served = tuple(adapter.views) if served is None else \
                 tuple(v for v in served if v in adapter.views)
@@ -362,8 +364,7 @@ LODO = "@lodo"
 
 
 def generated_on_first_use(dataset: str) -> bool:
-    """A dataset whose adapter writes its data on first use (the synthetic sets): what only
-    looks (a listing, a plan) leaves it unmade."""
+    """A set its adapter writes on first use (synthetic): a listing or a plan leaves it unmade."""
     from mer_bench.datasets import DATASETS
 
     return bool(getattr(DATASETS.entry(dataset).resolve(), "synthetic", False))

@@ -55,7 +55,7 @@ def test_run_casme2_5_on_a_real_layout_tree_end_to_end(tmp_path):
     assert done.returncode == 0, done.stderr
     row = next(line for line in done.stdout.splitlines() if line.startswith("| ststnet"))
     assert "3 x 1" in row  # three subjects: three LOSO folds, one seed
-    assert "casme2-5 UF1" in done.stdout and "(synthetic)" not in done.stdout
+    assert "| casme2-5 " in row and "(synthetic)" not in done.stdout
     listed = cli("list", "tasks", "--data-root", str(tmp_path / "CASME2"), "--results",
                  str(tmp_path / "results"))
     block = next(b for b in listed.stdout.split("\n\n") if b.startswith("casme2-5"))

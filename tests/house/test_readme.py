@@ -76,7 +76,7 @@ def test_the_readme_plugin_runs_beside_the_others_as_written(results, tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     row = next(line for line in done.stdout.splitlines() if line.startswith("| nearest_mean"))
-    uf1 = float(row.split("|")[4])
+    uf1 = float(row.split("|")[5])  # method, task, selection, budget, UF1
     assert "10 x 1" in row and 0 <= uf1 <= 100
 
 

@@ -57,10 +57,12 @@ def test_run_plan_shows_stored_and_to_run_jobs_and_prepares_nothing(results, mon
     assert "measured step x 30" in rows["skd_tstsan budget 30 on synthetic-5 seed 0"]
     assert _counts(rows["tscnn budget 30 selection oracle on synthetic-5 seed 0"]) == \
         [str(folds), "0", str(folds)]
-    # a task never prepared under a grid's settings: its folds unknown, said with the reason
+    # a task never prepared under a grid's settings: its folds counted from its annotations
+    # (its jobs' keys, which hold its bundles' digest, unknown: none can be found stored)
     assert _counts(rows["skd_tstsan[segments=5,domains=5] budget 10 on synthetic-5 seed 0"]) \
-        == ["?", "0", "?"]
+        == [str(folds), "0", str(folds)]
     assert "skd_tstsan[segments=5,domains=5] budget 10: synthetic-5: not prepared" in out
+    assert "counted from their annotations" in out
     assert "Nothing was run (--plan)." in out
     assert sorted(p.name for p in (results / "runs").iterdir()) == stored  # nothing ran
 
@@ -213,3 +215,26 @@ def test_a_runs_closing_line_says_its_planning_apart_from_its_jobs(results, caps
     assert found, line
     total, planning, running = map(float, found.groups())
     assert planning > 0 and running > 0 and abs(planning + running - total) <= 0.11
+
+
+def test_a_plan_on_a_fresh_folder_counts_every_runs_jobs_and_generates_nothing(tmp_path,
+                                                                              monkeypatch,
+                                                                              capsys):
+    """Before anything was generated or prepared, the folds of the synthetic tasks come from
+    their generator's spec: every row has its jobs, the summary never says 0 of them."""
+    import re
+
+    _refuse_preparation(monkeypatch)
+    fresh = tmp_path / "fresh"
+    assert main(["run", "--plan", "--grid", "paper", "--profile", "quick", "--results",
+                 str(fresh)]) == 0
+    out = capsys.readouterr().out
+    rows = _table(out)
+    assert len(rows) == 34 and all(_counts(cells)[0] != "?" for cells in rows.values())
+    assert _counts(rows["ststnet budget 30 on synthetic-5 seed 0"]) == ["10", "0", "10"]
+    summary = next(line for line in out.splitlines() if " jobs in 34 runs: " in line)
+    jobs = int(summary.split()[0])
+    assert jobs == sum(int(_counts(cells)[0]) for cells in rows.values()) > 300
+    assert re.search(rf": 0 stored, {jobs} to run \({jobs} of them on tasks not prepared here "
+                     r"yet, counted from their annotations\)", summary), summary
+    assert not (fresh / "data").exists()  # nothing generated
