@@ -48,3 +48,23 @@ def test_every_measured_table_in_the_docs_names_command_store_date_and_machine()
             elif not re.search(r"date: 20\d\d-\d\d-\d\d", header[-1]):
                 unlabelled.append(f"{page.relative_to(REPO)}: undated {header[-1][:60]!r}")
     assert checked >= 7 and unlabelled == []
+
+
+def test_the_versions_a_measurement_names_are_the_pinned_ones():
+    """A measurement that says it ran on `constraints.txt` names its versions as pinned there
+    now: moving a pin without regenerating the numbers fails here."""
+    pinned = dict(line.strip().split("==") for line in
+                  (REPO / "constraints.txt").read_text().splitlines()
+                  if line.strip() and not line.startswith("#"))
+    named = 0
+    for page in sorted(DOCS.rglob("*.md")):
+        for line in page.read_text().splitlines():
+            said = re.search(r"versions: `constraints\.txt` \(([^)]*)\)", line)
+            if not line.startswith("> **Measurement**") or not said:
+                continue
+            for package, version in (part.rsplit(" ", 1) for part in said.group(1).split(", ")):
+                named += 1
+                assert pinned.get(package) == version, \
+                    f"{page.name}: {package} {version}, but constraints.txt pins " \
+                    f"{pinned.get(package)}"
+    assert named >= 20  # five packages on each of the measurements made with the pins
