@@ -48,9 +48,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv if argv is not None else sys.argv[1:])
     if args.command is None:
-        # One thread a job: torch's sums split by thread count, so the table the docs show is
-        # the same bits on any machine, whatever its cores (a later --threads overrides).
-        args = parse(["run", "--threads", "1", *(argv if argv is not None else sys.argv[1:])])
+        # One thread a job, a worker process a core (up to 4): torch's sums split by thread
+        # count, so the table the docs show is the same bits on any machine whatever its
+        # cores, and no slower for it (a later --threads or --workers overrides).
+        workers = str(min(4, os.cpu_count() or 1))
+        args = parse(["run", "--threads", "1", "--workers", workers,
+                      *(argv if argv is not None else sys.argv[1:])])
         print("MER-Bench quick comparison on the SYNTHETIC default dataset (generated, not "
               "real data).", flush=True)
     if args.annotations:

@@ -62,3 +62,12 @@ def test_the_table_and_the_fold_lines_are_cut_as_the_terminal_shows_them():
         "sub01", "sub02", "sub03", "sub04", "sub10"]
     with pytest.raises(AssertionError, match="no table"):
         table("nothing here\n")
+
+
+def test_fold_lines_compare_without_their_running_totals_but_with_every_fold_number():
+    from tests.house.main_command_output import per_fold
+
+    line = ("ststnet synthetic-5 seed 0 fold synthetic/sub05: train loss 0.4540, test acc 1.0000 "
+            "(13 clips); pooled over {k} of 10 folds so far: UF1 {uf1}, UAR 0.8814")
+    serial, workers = line.format(k=5, uf1="0.8560"), line.format(k=6, uf1="0.8962")
+    assert per_fold(serial) == per_fold(workers) != per_fold(serial.replace("0.4540", "0.4541"))
