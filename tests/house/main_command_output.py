@@ -4,8 +4,8 @@ CI runs the README's first command exactly as written, keeps what it printed, th
 `python -m tests.house.main_command_output LOG` (`--write` regenerates the pages instead). The
 blocks: its table (docs/commands.md `main-table`, which docs/clusters.md's `quick-table`
 repeats: that grid under every executor stores the same bits), and the STSTNet fold lines
-docs/commands.md quotes (`main-folds`), less their running totals, which follow the order the
-worker processes finish in.
+docs/commands.md quotes (`main-folds`), less their running totals and in fold order: both follow
+the order the worker processes finish in.
 """
 
 from __future__ import annotations
@@ -48,9 +48,9 @@ def fold_lines(output: str) -> str:
 
 
 def per_fold(text: str) -> str:
-    """Fold lines less their running totals: the folds finish in the order the worker
-    processes take them, so "pooled over k of 10 folds so far" is that order's."""
-    return re.sub(r"; pooled over .*$", "", text, flags=re.M)
+    """Fold lines less their running totals, in fold order: the folds finish in the order the
+    worker processes take them, and "pooled over k of 10 folds so far" is that order's."""
+    return "\n".join(sorted(re.sub(r"; pooled over .*$", "", text, flags=re.M).splitlines()))
 
 
 def blocks(output: str) -> list[tuple[Path, str, str, object]]:

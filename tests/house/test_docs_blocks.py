@@ -71,3 +71,5 @@ def test_fold_lines_compare_without_their_running_totals_but_with_every_fold_num
             "(13 clips); pooled over {k} of 10 folds so far: UF1 {uf1}, UAR 0.8814")
     serial, workers = line.format(k=5, uf1="0.8560"), line.format(k=6, uf1="0.8962")
     assert per_fold(serial) == per_fold(workers) != per_fold(serial.replace("0.4540", "0.4541"))
+    other = serial.replace("sub05", "sub04")
+    assert per_fold(f"{serial}\n{other}") == per_fold(f"{other}\n{serial}")  # finishing order
