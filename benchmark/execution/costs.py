@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mer_bench.benchmark.execution.environment import cpu_name
 from mer_bench.benchmark.protocol.jobs import Job
 from mer_bench.benchmark.storage.lifetimes import owner_tag
 
@@ -141,7 +142,7 @@ class CostModel:
 
         return json.dumps([job.method, job.options, job.recipe, list(method.input_shape),
                            method.recipe.batch_size, self.device, self.threads,
-                           torch.__version__, platform.machine(), _cpu_name(),
+                           torch.__version__, platform.machine(), cpu_name(),
                            os.cpu_count()], default=str)
 
     def _read_cache(self) -> dict:
@@ -165,13 +166,3 @@ class CostModel:
         except OSError:
             pass  # a read-only results folder plans all the same, measuring each time
 
-
-def _cpu_name() -> str:
-    """The processor's model name where the system says it (Linux), else platform's word."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()

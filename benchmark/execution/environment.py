@@ -48,15 +48,25 @@ def describe(device: str) -> dict:
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # x86 instructions that compute bf16 natively
 
 
-def cpu_flags() -> set[str] | None:
-    """The CPU's feature flags (Linux /proc/cpuinfo); None where they cannot be read."""
+def _cpuinfo(*fields: str) -> str | None:
+    """The value of the first /proc/cpuinfo line naming one of `fields` (Linux), else None."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
         return None
-    line = next((row for row in text.splitlines() if row.startswith(("flags", "Features"))),
-                None)
-    return set(line.split(":", 1)[1].split()) if line else None
+    line = next((row for row in text.splitlines() if row.startswith(fields)), None)
+    return line.split(":", 1)[1].strip() if line else None
+
+
+def cpu_flags() -> set[str] | None:
+    """The CPU's feature flags (Linux /proc/cpuinfo); None where they cannot be read."""
+    line = _cpuinfo("flags", "Features")
+    return set(line.split()) if line else None
+
+
+def cpu_name() -> str:
+    """The processor's model name where the system says it (Linux), else platform's word."""
+    return _cpuinfo("model name") or platform.processor()
 
 
 def bf16_note(precision: str, device_type: str, flags: set[str] | None = None) -> str:
